@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The project's test command (README and .ci/run both call this file).
+# Creates/uses a virtual environment ($SPIKEGPU_VENV, default .venv), installs
+# spikegpu with its test and demo extras, and runs the fast test suite.
+# Extra arguments go to pytest, e.g.  bash scripts/test.sh -k info
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${SPIKEGPU_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q -e '.[test,demo]'
+
+bash scripts/ensure-opencl.sh "$VENV/bin/python"
+
+# Show the backends and devices found (helps to read a failing run).
+"$VENV/bin/python" -m spikegpu info || true
+
+# pytest exits 5 when it collects no test: that is a failure here as well.
+exec "$VENV/bin/python" -m pytest -q -m "not slow and not cuda" "$@" tests

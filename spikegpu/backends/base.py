@@ -1,0 +1,109 @@
+"""The small interface every compute backend implements.
+
+A backend compiles one source string into a program, owns device buffers, and
+launches kernels with a fixed argument list.  Nothing here knows about Brian2;
+kernel logic lives in the templates, never in a backend.
+"""
+import hashlib
+import os
+
+import numpy as np
+
+
+class BackendError(RuntimeError):
+    pass
+
+
+class KernelBuildError(BackendError):
+    """A kernel program failed to compile; the message shows the failing lines."""
+
+
+def cache_dir():
+    d = os.environ.get("SPIKEGPU_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "spikegpu")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def source_key(*parts):
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(str(p).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:32]
+
+
+def annotate_build_log(source, log, what, limit=12):
+    """Build an error message that quotes the generated lines the compiler
+    complains about (both nvcc and clang print ``<file>:LINE:`` or ``(LINE)``)."""
+    import re
+    lines = source.split("\n")
+    seen = []
+    for m in re.finditer(r"(?::(\d+):\d+:|\((\d+)\):)\s*(?:error|warning)?", log):
+        n = int(m.group(1) or m.group(2))
+        if n not in seen and 0 < n <= len(lines):
+            seen.append(n)
+    quoted = "\n".join(f"  line {n}: {lines[n - 1].strip()}" for n in seen[:limit])
+    msg = f"Compilation of {what} failed.\n"
+    if quoted:
+        msg += f"Failing generated line(s):\n{quoted}\n"
+    msg += f"Compiler output:\n{log.strip()[:4000]}"
+    return msg
+
+
+class Backend:
+    """Interface.  ``name`` is 'cuda' or 'opencl'."""
+    name = None
+    #: short string naming the device (used in cache keys and `info`)
+    device_name = None
+
+    # -- compile ----------------------------------------------------------
+    def build(self, source, what="kernels"):
+        """Compile ``source``; return an object with ``kernel(name)``."""
+        raise NotImplementedError
+
+    # -- memory -----------------------------------------------------------
+    def alloc(self, nbytes):
+        raise NotImplementedError
+
+    def free(self, buf):
+        pass
+
+    def upload(self, buf, array, offset_bytes=0):
+        raise NotImplementedError
+
+    def download(self, buf, array, offset_bytes=0):
+        """Blocking copy of ``array.nbytes`` bytes from ``buf`` into ``array``."""
+        raise NotImplementedError
+
+    def copy(self, dst, src, nbytes):
+        raise NotImplementedError
+
+    # -- execution --------------------------------------------------------
+    def launch(self, kernel, global_size, local_size, args):
+        raise NotImplementedError
+
+    def synchronize(self):
+        raise NotImplementedError
+
+    # -- properties -------------------------------------------------------
+    @property
+    def supports_double(self):
+        return True
+
+    def memory_info(self):
+        """(free_bytes or None, total_bytes)"""
+        raise NotImplementedError
+
+    def describe(self):
+        free, total = self.memory_info()
+        return dict(backend=self.name, device=self.device_name,
+                    double=self.supports_double, total_memory=total,
+                    free_memory=free)
+
+
+def scalar_arg(value, ctype):
+    """numpy scalar for a by-value kernel argument of C type ``ctype``."""
+    return {"int": np.int32, "int32_t": np.int32, "long": np.int64,
+            "int64_t": np.int64, "double": np.float64, "float": np.float32,
+            "uint32_t": np.uint32}[ctype](value)

@@ -1,0 +1,142 @@
+"""PyCUDA adapter (the tuned production path on NVIDIA GPUs)."""
+import os
+
+import numpy as np
+
+from .base import (Backend, BackendError, KernelBuildError, annotate_build_log,
+                   cache_dir, source_key)
+
+_context = None
+
+
+def _import():
+    try:
+        import pycuda.driver as drv
+    except ImportError as exc:
+        raise BackendError(
+            "backend='cuda' needs PyCUDA, which is not installed (pip install "
+            "'spikegpu[cuda]' on a machine with the CUDA toolkit)") from exc
+    return drv
+
+
+def available():
+    try:
+        drv = _import()
+        drv.init()
+        return drv.Device.count() > 0
+    except Exception:
+        return False
+
+
+class CUDAProgram:
+    def __init__(self, module):
+        self._module = module
+        self._kernels = {}
+
+    def kernel(self, name):
+        if name not in self._kernels:
+            self._kernels[name] = self._module.get_function(name)
+        return self._kernels[name]
+
+
+class CUDABackend(Backend):
+    name = "cuda"
+
+    def __init__(self, device_index=None):
+        global _context
+        drv = self.drv = _import()
+        drv.init()
+        if device_index is None:
+            device_index = int(os.environ.get("SPIKEGPU_CUDA_DEVICE", 0))
+        if drv.Device.count() == 0:
+            raise BackendError("backend='cuda': PyCUDA found no CUDA device")
+        if _context is None:
+            self.cu_device = drv.Device(int(device_index))
+            _context = self.cu_device.retain_primary_context()
+            _context.push()
+            import atexit
+            atexit.register(_pop_context)
+        self.cu_device = _context.get_device()
+        self.ctx = _context
+        self.stream = drv.Stream()
+        cc = self.cu_device.compute_capability()
+        self.arch = f"sm_{cc[0]}{cc[1]}"
+        self.device_name = f"CUDA / {self.cu_device.name()} ({self.arch})"
+        self.n_builds = 0
+        self.max_work_group = 256
+        self.compute_units = self.cu_device.get_attribute(
+            drv.device_attribute.MULTIPROCESSOR_COUNT)
+
+    def memory_info(self):
+        free, total = self.drv.mem_get_info()
+        return free, total
+
+    def build(self, source, what="kernels", options=()):
+        from pycuda.compiler import compile as nvcc_compile
+        opts = ["-O3", "--fmad=false"] + list(options)
+        key = source_key("cuda", self.device_name, self.drv.get_driver_version(),
+                         " ".join(opts), source)
+        path = os.path.join(cache_dir(), f"cuda-{key}.cubin")
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                cubin = f.read()
+        else:
+            self.n_builds += 1
+            try:
+                cubin = nvcc_compile(source, options=opts, arch=self.arch,
+                                     no_extern_c=True, cache_dir=False)
+            except Exception as exc:  # pycuda.driver.CompileError
+                log = getattr(exc, "stderr", "") or str(exc)
+                raise KernelBuildError(annotate_build_log(source, log, what)) from None
+            tmp = path + f".{os.getpid()}"
+            with open(tmp, "wb") as f:
+                f.write(cubin)
+            os.replace(tmp, path)
+        return CUDAProgram(self.drv.module_from_buffer(cubin))
+
+    def alloc(self, nbytes):
+        try:
+            return self.drv.mem_alloc(max(int(nbytes), 8))
+        except self.drv.MemoryError:
+            free, total = self.memory_info()
+            raise MemoryError(f"CUDA allocation of {nbytes} bytes failed "
+                              f"({free} of {total} bytes free)") from None
+
+    def free(self, buf):
+        buf.free()
+
+    def upload(self, buf, array, offset_bytes=0):
+        array = np.ascontiguousarray(array)
+        if array.nbytes:
+            self.stream.synchronize()
+            self.drv.memcpy_htod(int(buf) + offset_bytes, array)
+
+    def download(self, buf, array, offset_bytes=0):
+        if array.nbytes:
+            self.stream.synchronize()
+            self.drv.memcpy_dtoh(array, int(buf) + offset_bytes)
+
+    def copy(self, dst, src, nbytes):
+        if nbytes:
+            self.drv.memcpy_dtod_async(dst, src, int(nbytes), stream=self.stream)
+
+    def launch(self, kernel, global_size, local_size, args):
+        nblocks = max(1, int(global_size) // int(local_size))
+        kernel(*args, block=(int(local_size), 1, 1), grid=(nblocks, 1),
+               stream=self.stream)
+
+    def synchronize(self):
+        self.stream.synchronize()
+
+    def dialect(self):
+        return "cuda"
+
+
+def _pop_context():
+    global _context
+    if _context is not None:
+        try:
+            _context.pop()
+        except Exception:
+            pass
+        _context = None

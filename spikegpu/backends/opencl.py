@@ -1,0 +1,197 @@
+"""PyOpenCL adapter (NVIDIA's OpenCL platform on a GPU, PoCL on a CPU)."""
+import os
+
+import numpy as np
+
+from .base import (Backend, BackendError, KernelBuildError, annotate_build_log,
+                   cache_dir, source_key)
+
+
+def _import():
+    try:
+        import pyopencl as cl
+    except ImportError as exc:  # pragma: no cover - depends on install
+        raise BackendError(
+            "backend='opencl' needs PyOpenCL, which is not installed "
+            "(pip install 'pyopencl[pocl]' gives a CPU OpenCL device)") from exc
+    return cl
+
+
+def list_devices():
+    """[(platform_index, device_index, platform, device)] of all OpenCL devices."""
+    cl = _import()
+    out = []
+    try:
+        platforms = cl.get_platforms()
+    except cl.Error:
+        return out
+    for pi, p in enumerate(platforms):
+        try:
+            devs = p.get_devices()
+        except cl.Error:
+            continue
+        for di, d in enumerate(devs):
+            out.append((pi, di, p, d))
+    return out
+
+
+_probe_cache = {}
+
+
+def device_works(device):
+    """True if the device can build a double-precision kernel.  (PoCL 3.0
+    bundled with some PyOpenCL wheels cannot target newer CPUs: 'unknown
+    target CPU'; Debian's pocl-opencl-icd can.)"""
+    cl = _import()
+    key = (device.platform.name, device.platform.version, device.name)
+    if key not in _probe_cache:
+        try:
+            ctx = cl.Context([device])
+            cl.Program(ctx, "__kernel void f(__global float *x) { x[0] = 1.0f; }"
+                       ).build(cache_dir=False)
+            _probe_cache[key] = True
+        except Exception:
+            _probe_cache[key] = False
+    return _probe_cache[key]
+
+
+def pick_device(device_index=None, prefer_gpu=True):
+    """Choose a device: explicit index (into `list_devices()`), else the
+    PYOPENCL_CTX variable ('platform:device'), else the first GPU, else the
+    first device of any type."""
+    cl = _import()
+    devs = list_devices()
+    if not devs:
+        raise BackendError("No OpenCL device found (is an ICD such as PoCL "
+                           "installed? pip install 'pyopencl[pocl]')")
+    if device_index is not None:
+        try:
+            return devs[int(device_index)][3]
+        except IndexError:
+            raise BackendError(f"OpenCL device index {device_index} out of "
+                               f"range: {len(devs)} device(s) found") from None
+    ctx_env = os.environ.get("PYOPENCL_CTX")
+    if ctx_env:
+        parts = ctx_env.split(":")
+        pi = int(parts[0]) if parts[0] else 0
+        di = int(parts[1]) if len(parts) > 1 and parts[1] else 0
+        for p_i, d_i, _, d in devs:
+            if p_i == pi and d_i == di:
+                return d
+        raise BackendError(f"PYOPENCL_CTX={ctx_env!r} names no device")
+    if prefer_gpu:
+        for _, _, _, d in devs:
+            if d.type & cl.device_type.GPU and device_works(d):
+                return d
+    for _, _, _, d in devs:
+        if device_works(d):
+            return d
+    raise BackendError("No OpenCL device can build kernels: "
+                       + "; ".join(f"{p.name} / {d.name}" for _, _, p, d in devs)
+                       + " (on Debian/Ubuntu, 'apt-get install pocl-opencl-icd' "
+                       "gives a CPU device)")
+
+
+class OpenCLProgram:
+    def __init__(self, program):
+        self._program = program
+        self._kernels = {}
+
+    def kernel(self, name):
+        if name not in self._kernels:
+            self._kernels[name] = getattr(self._program, name)
+        return self._kernels[name]
+
+
+class OpenCLBackend(Backend):
+    name = "opencl"
+
+    def __init__(self, device=None, device_index=None):
+        cl = self.cl = _import()
+        self.device = device if device is not None else pick_device(device_index)
+        self.ctx = cl.Context([self.device])
+        self.queue = cl.CommandQueue(self.ctx)
+        self.device_name = f"{self.device.platform.name.strip()} / {self.device.name.strip()}"
+        self.is_cpu = bool(self.device.type & cl.device_type.CPU)
+        self.n_builds = 0  # real compilations (cache misses)
+        self.max_work_group = min(256, self.device.max_work_group_size)
+        self.compute_units = self.device.max_compute_units
+
+    @property
+    def supports_double(self):
+        return bool(self.device.double_fp_config) or "cl_khr_fp64" in self.device.extensions
+
+    def memory_info(self):
+        return None, self.device.global_mem_size
+
+    def build(self, source, what="kernels", options=()):
+        cl = self.cl
+        opts = list(options)
+        key = source_key("opencl", self.device_name, self.device.driver_version,
+                         " ".join(opts), source)
+        path = os.path.join(cache_dir(), f"ocl-{key}.bin")
+        if os.path.exists(path):
+            try:
+                with open(path, "rb") as f:
+                    binary = f.read()
+                import warnings
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    prg = cl.Program(self.ctx, [self.device], [binary]).build(options=opts)
+                return OpenCLProgram(prg)
+            except Exception:
+                pass  # stale or foreign binary: rebuild
+        self.n_builds += 1
+        import warnings
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                prg = cl.Program(self.ctx, source).build(options=opts, cache_dir=False)
+        except cl.RuntimeError as exc:
+            raise KernelBuildError(annotate_build_log(source, str(exc), what)) from None
+        try:
+            binary = prg.get_info(cl.program_info.BINARIES)[0]
+            tmp = path + f".{os.getpid()}"
+            with open(tmp, "wb") as f:
+                f.write(binary)
+            os.replace(tmp, path)
+        except Exception:
+            pass
+        return OpenCLProgram(prg)
+
+    def alloc(self, nbytes):
+        cl = self.cl
+        try:
+            return cl.Buffer(self.ctx, cl.mem_flags.READ_WRITE, size=max(int(nbytes), 8))
+        except cl.Error as exc:
+            raise MemoryError(f"OpenCL allocation of {nbytes} bytes failed: {exc}") from None
+
+    def free(self, buf):
+        buf.release()
+
+    def upload(self, buf, array, offset_bytes=0):
+        array = np.ascontiguousarray(array)
+        if array.nbytes:
+            self.cl.enqueue_copy(self.queue, buf, array, dst_offset=offset_bytes,
+                                 is_blocking=True)
+
+    def download(self, buf, array, offset_bytes=0):
+        if array.nbytes:
+            self.cl.enqueue_copy(self.queue, array, buf, src_offset=offset_bytes,
+                                 is_blocking=True)
+
+    def copy(self, dst, src, nbytes):
+        if nbytes:
+            self.cl.enqueue_copy(self.queue, dst, src, byte_count=int(nbytes))
+
+    def launch(self, kernel, global_size, local_size, args):
+        for i, a in enumerate(args):
+            kernel.set_arg(i, a)
+        self.cl.enqueue_nd_range_kernel(self.queue, kernel, (int(global_size),),
+                                        (int(local_size),))
+
+    def synchronize(self):
+        self.queue.finish()
+
+    def dialect(self):
+        return "opencl"

@@ -1,0 +1,126 @@
+"""Code objects: one Brian2 code object = one or more kernels plus the rule
+that sizes their launch.  Two classes (CUDA and OpenCL) share everything;
+they differ only in `class_name`, which Brian uses to look up function
+implementations (both inherit the generator's 'spikegpu' ones)."""
+import numpy as np
+from brian2.codegen.codeobject import CodeObject, constant_or_scalar  # noqa: F401
+from brian2.core.variables import ArrayVariable, Constant, DynamicArrayVariable
+
+from .generator import GPUCodeGenerator, c_type
+from .templater import GPUTemplater
+
+#: template -> {block: [(kernel suffix, launch policy)]}
+#:   elements: grid-stride over the code object's elements (N or indices)
+#:   events:   grid-stride over this step's events of the eventspace
+#:   group:    one work-group
+#:   single:   one thread
+LAUNCHES = {
+    "stateupdate": {"run": [("run", "elements")]},
+    "reset": {"run": [("run", "events")]},
+    "threshold": {"run": [("run", "group")], "after_run": [("after_run", "single")]},
+    "statemonitor": {"run": [("run", "group")]},
+    "spikemonitor": {"run": [("run", "group")]},
+    "ratemonitor": {"run": [("run", "single")]},
+    "group_variable_set": {"run": [("run", "elements")]},
+    "group_variable_set_conditional": {"run": [("run", "elements")]},
+    "spikegenerator": {"run": [("run", "single")]},
+}
+
+
+def literal(value, dtype=None):
+    if isinstance(value, (bool, np.bool_)):
+        return "1" if value else "0"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    v = float(value)
+    if np.isinf(v):
+        return "INFINITY" if v > 0 else "(-INFINITY)"
+    if np.isnan(v):
+        return "NAN"
+    return repr(v)
+
+
+class RenderContext:
+    """What a template sees as ``c``."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    def ptr(self, name):
+        return self.array(self.variables[name])
+
+    def array(self, var):
+        return GPUCodeGenerator.get_array_name(var)
+
+
+class GPUCodeObject(CodeObject):
+    templater = GPUTemplater()
+    generator_class = GPUCodeGenerator
+    class_name = "spikegpu_gpu"
+
+    def __init__(self, owner, code, variables, variable_indices, template_name,
+                 template_source, name, compiler_kwds=None):
+        super().__init__(owner, code, variables, variable_indices,
+                         template_name=template_name,
+                         template_source=template_source, name=name,
+                         compiler_kwds=compiler_kwds or {})
+        self.namespace = {}
+        # filled in by GPUDevice.code_object
+        self.kernel_source = code
+        self.kernel_name = None
+        self.params = []          # [(pointer name, DeviceArray-owning Variable)]
+        self.serial = False
+        self.stream_id = 0
+        self.n_elements = None    # callable -> number of loop elements
+        self.writes = set()       # pointer names of arrays kernels may write
+        self.kernels = {}         # block -> [(kernel object, policy)]
+        self.program = None
+        self.extra = {}           # template keywords the launcher needs
+
+    def compile_block(self, block):
+        return None  # compiled in batches by GPUDevice
+
+    def run_block(self, block):
+        from brian2.devices.device import get_device
+        if block not in LAUNCHES.get(self.template_name, {}):
+            return
+        get_device().enqueue_codeobject(self, block)
+
+
+class CUDACodeObject(GPUCodeObject):
+    class_name = "spikegpu_cuda"
+
+
+class OpenCLCodeObject(GPUCodeObject):
+    class_name = "spikegpu_opencl"
+
+
+def kernel_param_list(params):
+    """The fixed kernel argument list: arrays, then RNG key/step/stream and
+    the buffer capacity that appending kernels respect."""
+    parts = [f"SG_GLOBAL {c_type(var.dtype)}* {pname}" for pname, var in params]
+    parts += ["SG_GLOBAL const uint32_t* _sg_seed", "SG_GLOBAL const int64_t* _sg_step",
+              "const uint32_t _sg_stream", "const int64_t _sg_capacity"]
+    return ", ".join(parts)
+
+
+def constant_lines(variables, used_names):
+    lines = []
+    for name, var in sorted(variables.items()):
+        if isinstance(var, Constant) and name in used_names:
+            lines.append(f"const {c_type(var.dtype)} {name} = {literal(var.value)};")
+    return lines
+
+
+def is_dynamic(var):
+    return isinstance(var, DynamicArrayVariable)
+
+
+def array_params(variables):
+    seen = {}
+    for name, var in sorted(variables.items()):
+        if isinstance(var, ArrayVariable):
+            pname = GPUCodeGenerator.get_array_name(var)
+            if pname not in seen:
+                seen[pname] = var
+    return list(seen.items())

@@ -1,0 +1,484 @@
+"""The ``gpu_standalone`` device.
+
+State lives in device memory (`arrays.DeviceArray`); Brian2's front end
+(equations, code generation, objects) is used unchanged.  Operations are
+queued and executed at *flush points* (a value is read, a run starts): all
+code objects created since the last flush are compiled together as one
+program, so a script pays one compilation (or none: programs are cached on
+disk) rather than one per object.  `runloop.py` drives the time steps.
+"""
+import os
+import weakref
+
+import numpy as np
+from brian2.codegen.codeobject import CodeObject
+from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
+from brian2.core.functions import Function
+from brian2.core.names import find_name
+from brian2.core.preferences import prefs
+from brian2.core.variables import ArrayVariable, Constant, DynamicArrayVariable
+from brian2.devices.device import Device, all_devices
+from brian2.units.fundamentalunits import Quantity, fail_for_dimension_mismatch
+from brian2.utils.logger import get_logger
+
+from . import backends
+from .arrays import DeviceArray
+from .codeobject import (LAUNCHES, CUDACodeObject, OpenCLCodeObject, RenderContext,
+                         array_params, constant_lines, kernel_param_list, literal)
+from .generator import real_type
+
+logger = get_logger("spikegpu.device")
+
+#: templates evaluated on the host with numpy (read-only access by string)
+HOST_TEMPLATES = {"group_variable_get", "group_variable_get_conditional",
+                  "group_get_indices"}
+
+_RNG_SOURCE = None
+
+
+def rng_source():
+    global _RNG_SOURCE
+    if _RNG_SOURCE is None:
+        path = os.path.join(os.path.dirname(__file__), "templates", "rng.c")
+        with open(path) as f:
+            _RNG_SOURCE = f.read()
+    return _RNG_SOURCE
+
+
+class GPUDevice(Device):
+    def __init__(self):
+        super().__init__()
+        self.backend_name = "auto"
+        self.device_index = None
+        self.build_options = {}
+        self.build_on_run = True
+        self._backend = None
+        self._init_state()
+
+    def _init_state(self):
+        self.arrays = weakref.WeakKeyDictionary()   # Variable -> DeviceArray
+        self.pending_compile = []                   # code objects to compile
+        self.queue = []                             # callables, in order
+        self.queue_touched = set()                  # DeviceArray ids the queue uses
+        self.programs = {}                          # source -> program
+        self.seed_value = None
+        self._seed_buf = None
+        self._oneoff_buf = None
+        self._oneoff_counter = 0
+        self._stream_counter = 0
+        self.stats = {"programs_built": 0, "kernel_launches": 0}
+        self.last_run_info = {}
+
+    # ------------------------------------------------------------------
+    # device selection
+    # ------------------------------------------------------------------
+    def activate(self, build_on_run=True, **kwargs):
+        backend = kwargs.pop("backend", None)
+        device_index = kwargs.pop("device", None)
+        if backend is not None:
+            if backend not in ("auto", "cuda", "opencl"):
+                raise ValueError(f"gpu_standalone: unknown backend {backend!r}; "
+                                 "use 'auto', 'cuda' or 'opencl'")
+            if self._backend is not None and (backend, device_index) != (
+                    self.backend_name, self.device_index):
+                self.reinit()
+                self._backend = None
+            self.backend_name = backend
+            self.device_index = device_index
+        super().activate(build_on_run=build_on_run, **kwargs)
+
+    @property
+    def backend(self):
+        if self._backend is None:
+            be = backends.get_backend(self.backend_name, self.device_index)
+            if np.dtype(prefs["core.default_float_dtype"]) == np.float64 or True:
+                # clocks (t, dt) are float64 in Brian2 even in float32 mode
+                if not be.supports_double:
+                    raise backends.BackendError(
+                        f"gpu_standalone: device '{be.device_name}' has no double "
+                        "precision support, which Brian2's clocks (t, dt) and the "
+                        "float64 default need")
+            self._backend = be
+            logger.info(f"gpu_standalone uses {be.device_name}")
+        return self._backend
+
+    def code_object_class(self, codeobj_class=None, fallback_pref=None):
+        if codeobj_class is not None and issubclass(codeobj_class, NumpyCodeObject):
+            return codeobj_class
+        be = self.backend_name
+        if be == "auto":
+            be = self.backend.name
+        return CUDACodeObject if be == "cuda" else OpenCLCodeObject
+
+    # ------------------------------------------------------------------
+    # arrays
+    # ------------------------------------------------------------------
+    def get_array_name(self, var, access_data=True):
+        owner_name = getattr(var.owner, "name", "temporary")
+        if isinstance(var, DynamicArrayVariable) and not access_data:
+            return f"_dynamic_array_{owner_name}_{var.name}"
+        return f"_array_{owner_name}_{var.name}"
+
+    def add_array(self, var):
+        shape = (var.size,) if getattr(var, "ndim", 1) == 1 else tuple(var.size)
+        self.arrays[var] = DeviceArray(self.get_array_name(var), var.dtype, shape,
+                                       dynamic=isinstance(var, DynamicArrayVariable))
+
+    def arr(self, var):
+        return self.arrays[var]
+
+    def _host_op(self, var):
+        """Before the host touches ``var``: run queued work that uses it."""
+        a = self.arrays[var]
+        if id(a) in self.queue_touched:
+            self.flush()
+        return a
+
+    def init_with_zeros(self, var, dtype):
+        a = self._host_op(var)
+        a.host = np.zeros(a.shape, dtype=a.dtype)
+        a.mark_host_written()
+
+    def init_with_arange(self, var, start, dtype):
+        a = self._host_op(var)
+        a.host = np.arange(start, start + a.size, dtype=a.dtype).reshape(a.shape)
+        a.mark_host_written()
+
+    def fill_with_array(self, var, arr):
+        a = self._host_op(var)
+        arr = np.asarray(arr)
+        if arr.size == a.size:
+            a.host = np.array(arr, dtype=a.dtype).reshape(a.shape)
+        else:
+            a.ensure_host()
+            host = np.array(a.host, dtype=a.dtype)
+            host[...] = arr
+            a.host = host
+        a.mark_host_written()
+
+    def resize(self, var, new_size):
+        a = self._host_op(var)
+        a.set_shape((int(new_size),))
+
+    def resize_along_first(self, var, new_size):
+        a = self._host_op(var)
+        a.set_shape((int(new_size),) + tuple(a.shape[1:]))
+
+    def get_value(self, var, access_data=True):
+        self.flush()
+        a = self.arrays[var]
+        a.ensure_host()
+        view = a.host.view()
+        view.flags.writeable = False
+        return view
+
+    def set_value(self, var, value):
+        self.fill_with_array(var, value)
+
+    def spike_queue(self, source_start, source_end):
+        return None  # propagation is done by kernels (see synapses templates)
+
+    # -- VariableView hooks --------------------------------------------------
+    def variableview_set_with_index_array(self, variableview, item, value, check_units):
+        variable = variableview.variable
+        if check_units:
+            fail_for_dimension_mismatch(variable.dim, value,
+                                        "Incorrect unit for setting variable %s"
+                                        % variableview.name)
+        if variable.scalar:
+            if not (isinstance(item, slice) and item == slice(None)):
+                raise IndexError("Illegal index for variable %s, it is a "
+                                 "scalar variable." % variableview.name)
+            indices = 0
+        elif (isinstance(item, slice) and item == slice(None)
+              and variableview.index_var == "_idx"):
+            indices = slice(None)
+        else:
+            indices = variableview.indexing(item, variableview.index_var)
+        value = np.asarray(Quantity(value)) if isinstance(value, Quantity) else np.asarray(value)
+        a = self._host_op(variable)
+        a.ensure_host()
+        host = np.array(a.host, dtype=a.dtype)
+        if not isinstance(indices, slice) and np.ndim(indices) and value.ndim and \
+                value.shape != np.shape(indices) and value.size != 1:
+            raise ValueError(f"Provided values do not match the size of the "
+                             f"indices, {value.size} != {np.size(indices)}.")
+        host[indices] = value
+        a.host = host
+        a.mark_host_written()
+
+    # ------------------------------------------------------------------
+    # code objects
+    # ------------------------------------------------------------------
+    def code_object(self, owner, name, abstract_code, variables, template_name,
+                    variable_indices, codeobj_class=None, template_kwds=None,
+                    override_conditional_write=None, compiler_kwds=None):
+        if template_name in HOST_TEMPLATES:
+            return Device.code_object(self, owner, name, abstract_code, variables,
+                                      template_name, variable_indices,
+                                      codeobj_class=NumpyCodeObject,
+                                      template_kwds=template_kwds,
+                                      override_conditional_write=override_conditional_write,
+                                      compiler_kwds=compiler_kwds)
+        name = find_name(name)
+        codeobj_class = self.code_object_class(codeobj_class)
+        if template_name not in LAUNCHES:
+            raise NotImplementedError(
+                f"spikegpu: '{getattr(owner, 'name', owner)}' needs Brian2's "
+                f"'{template_name}' code object, which gpu_standalone does not "
+                "support yet")
+        template = getattr(codeobj_class.templater, template_name)
+        generator = codeobj_class.generator_class(
+            variables=variables, variable_indices=variable_indices, owner=owner,
+            iterate_all=template.iterate_all, codeobj_class=codeobj_class,
+            override_conditional_write=override_conditional_write,
+            allows_scalar_write=template.allows_scalar_write, name=name,
+            template_name=template_name)
+        kw = dict(template_kwds or {})
+        scalar_code, vector_code, gen_kwds = generator.translate(
+            abstract_code, dtype=prefs["core.default_float_dtype"])
+        if len(scalar_code) == 1 and None in scalar_code:
+            scalar_code = scalar_code[None]
+            vector_code = vector_code[None]
+
+        # function namespaces (e.g. TimedArray values) become kernel arguments
+        for key, value in gen_kwds["function_namespace"]:
+            if key not in variables:
+                v = ArrayVariable(name=key, owner=None, size=value.size,
+                                  device=self, dtype=value.dtype, read_only=True)
+                self.add_array(v)
+                self.fill_with_array(v, value.ravel())
+                self._namespace_arrays.append(v)
+                variables = dict(variables)
+                variables[key] = v
+
+        params = array_params(variables)
+        def _flat(block):
+            parts = block.values() if isinstance(block, dict) else [block]
+            return "\n".join(p if isinstance(p, str) else "\n".join(p) for p in parts)
+        code_text = _flat(scalar_code) + "\n" + _flat(vector_code)
+        from brian2.utils.stringtools import get_identifiers
+        used = get_identifiers(code_text) | {"N"}
+        tvars = {}
+        sizes = {}
+        for vname, var in variables.items():
+            if isinstance(var, ArrayVariable):
+                p = generator.get_array_name(var)
+                tvars[vname] = p + "[0]" if var.scalar else p
+                sizes[vname] = var.size if not isinstance(var.size, tuple) else var.size[0]
+            elif isinstance(var, Constant):
+                tvars[vname] = literal(var.value)
+        evar = kw.get("eventspace_variable")
+        ctx = RenderContext(
+            kname="KNAME", param_list=kernel_param_list(params),
+            constants=constant_lines(variables, used), vars=tvars, sizes=sizes,
+            variables=variables, kw=kw, scalar_code=scalar_code,
+            vector_code=vector_code, serial=generator.scalar_writes,
+            uses_rng=any(f in code_text for f in ("_sg_rand", "_sg_randn", "_sg_poisson_fn")),
+            eventspace=generator.get_array_name(evar) if evar is not None else None,
+            eventspace_n=(evar.size - 1) if evar is not None else None)
+        if ctx.serial:
+            logger.debug(f"{name}: writes shared variables, runs serially")
+        source = template.render(c=ctx)
+        support = "\n".join(gen_kwds["support_code_lines"])
+        codeobj = codeobj_class(owner, source, variables, variable_indices,
+                                template_name=template_name,
+                                template_source=template.template_source, name=name,
+                                compiler_kwds=compiler_kwds)
+        codeobj.support_code = support
+        codeobj.hashdefines = "\n".join(gen_kwds["hashdefine_lines"])
+        codeobj.params = params
+        codeobj.serial = ctx.serial
+        codeobj.extra = kw
+        codeobj.ctx = ctx
+        self._stream_counter += 1
+        codeobj.stream_id = self._stream_counter
+        self.pending_compile.append(codeobj)
+        return codeobj
+
+    # ------------------------------------------------------------------
+    # compilation and the operation queue
+    # ------------------------------------------------------------------
+    def _compile_pending(self):
+        if not self.pending_compile:
+            return
+        import hashlib
+        from .templater import render_prelude
+        be = self.backend
+        cos = self.pending_compile
+        self.pending_compile = []
+        kernels = []
+        supports = []
+        for co in cos:
+            text = co.hashdefines + "\n" + co.kernel_source
+            h = hashlib.sha1(text.encode()).hexdigest()[:16]
+            co.kernel_name = f"k{h}"
+            kernels.append(text.replace("KNAME", co.kernel_name))
+            if co.support_code.strip() and co.support_code not in supports:
+                supports.append(co.support_code)
+        prelude = render_prelude(be.dialect(), real_type(), be.max_work_group, rng_source())
+        uniq = list(dict.fromkeys(kernels))
+        source = "\n".join([prelude] + supports + uniq)
+        program = self.programs.get(source)
+        if program is None:
+            names = ", ".join(co.name for co in cos)
+            before = be.n_builds
+            options = []
+            if be.name == "opencl" and real_type() == "float":
+                options.append("-cl-single-precision-constant")
+            program = be.build(source, what=f"the kernels of {names}", options=options)
+            self.stats["programs_built"] += be.n_builds - before
+            self.programs[source] = program
+        self._tick_program = program
+        for co in cos:
+            co.program = program
+            for block, launches in LAUNCHES[co.template_name].items():
+                co.kernels[block] = [(program.kernel(f"{co.kernel_name}_{suffix}"), policy)
+                                     for suffix, policy in launches]
+
+    def enqueue(self, fn, touched=()):
+        self.queue.append(fn)
+        self.queue_touched.update(touched)
+
+    def enqueue_codeobject(self, codeobj, block):
+        touched = {id(self.arrays[v]) for _, v in codeobj.params if v in self.arrays}
+        self.enqueue(lambda: self.launch_codeobject(codeobj, block, oneoff=True), touched)
+
+    def flush(self):
+        """Compile what is pending and execute the queued operations."""
+        if not self.queue and not self.pending_compile:
+            return
+        self._compile_pending()
+        queue, self.queue = self.queue, []
+        self.queue_touched = set()
+        for fn in queue:
+            fn()
+
+    # -- RNG buffers -------------------------------------------------------
+    def _rng_buffers(self):
+        be = self.backend
+        if self._seed_buf is None:
+            self._seed_buf = be.alloc(8)
+            self._oneoff_buf = be.alloc(8)
+            self._apply_seed(self.seed_value)
+        return self._seed_buf, self._oneoff_buf
+
+    def _apply_seed(self, seed):
+        if seed is None:
+            key = np.frombuffer(os.urandom(8), dtype=np.uint32).copy()
+        else:
+            s = int(seed) & 0xFFFFFFFFFFFFFFFF
+            key = np.array([s & 0xFFFFFFFF, s >> 32], dtype=np.uint32)
+        self._oneoff_counter = 0
+        if self._seed_buf is not None:
+            self.backend.upload(self._seed_buf, key)
+
+    def seed(self, seed=None):
+        self.seed_value = seed
+        if self._seed_buf is not None:
+            self.enqueue(lambda: self._apply_seed(seed))
+
+    # -- kernel launch -------------------------------------------------------
+    def kernel_args(self, codeobj, step_buf, capacity=0):
+        be = self.backend
+        seed_buf, _ = self._rng_buffers()
+        args = []
+        for pname, var in codeobj.params:
+            a = self.arrays[var]
+            a.ensure_device(be)
+            args.append(a.buf)
+        args += [seed_buf, step_buf, np.uint32(codeobj.stream_id), np.int64(capacity)]
+        return args
+
+    def launch_size(self, codeobj, policy):
+        be = self.backend
+        wg = be.max_work_group
+        if policy == "single" or (policy in ("elements", "events") and codeobj.serial):
+            return 1, 1
+        if policy == "group":
+            return wg, wg
+        if policy == "events":
+            n = codeobj.ctx.eventspace_n
+        else:
+            n = self._n_elements(codeobj)
+        limit = wg * max(1, be.compute_units) * 8
+        n = max(1, min(int(n), limit))
+        return ((n + wg - 1) // wg) * wg, wg
+
+    def _n_elements(self, codeobj):
+        v = codeobj.variables
+        if codeobj.template_name == "group_variable_set":
+            return v["_group_idx"].size
+        N = v.get("N")
+        if isinstance(N, Constant):
+            return int(N.value)
+        if isinstance(N, ArrayVariable):
+            a = self.arrays[N]
+            a.ensure_host()
+            return int(a.host.ravel()[0])
+        return int(getattr(codeobj.owner, "N", 1))
+
+    def capacity_for(self, codeobj):
+        return getattr(codeobj, "capacity", 0)
+
+    def launch_codeobject(self, codeobj, block, oneoff=False, step_buf=None):
+        be = self.backend
+        if oneoff:
+            _, oneoff_buf = self._rng_buffers()
+            self._oneoff_counter += 1
+            be.upload(oneoff_buf, np.array([self._oneoff_counter], dtype=np.int64))
+            step_buf = oneoff_buf
+        args = self.kernel_args(codeobj, step_buf, self.capacity_for(codeobj))
+        for kernel, policy in codeobj.kernels.get(block, []):
+            gs, ls = self.launch_size(codeobj, policy)
+            be.launch(kernel, gs, ls, args)
+            self.stats["kernel_launches"] += 1
+        # conservatively: every array a kernel can see may have changed
+        for pname, var in codeobj.params:
+            self.arrays[var].mark_device_written()
+
+    # ------------------------------------------------------------------
+    # running
+    # ------------------------------------------------------------------
+    def network_run(self, net, duration, report=None, report_period=10,
+                    namespace=None, profile=None, level=0, **kwds):
+        from .runloop import run_network
+        run_network(self, net, duration, report=report, report_period=report_period,
+                    namespace=namespace, profile=profile, level=level + 1)
+
+    def build(self, direct_call=True, **kwds):
+        """Accepted for scripts written for cpp_standalone/cuda_standalone:
+        gpu_standalone runs each ``run()`` at once, so this only finishes
+        pending work."""
+        self.flush()
+
+    def network_store(self, net, *args, **kwds):
+        raise NotImplementedError("gpu_standalone does not support store() yet")
+
+    def network_restore(self, net, *args, **kwds):
+        raise NotImplementedError("gpu_standalone does not support restore() yet")
+
+    def reinit(self):
+        build_on_run, build_options = self.build_on_run, self.build_options
+        for a in list(self.arrays.values()):
+            a.free()
+        for b in (self._seed_buf, self._oneoff_buf):
+            if b is not None and self._backend is not None:
+                self._backend.free(b)
+        self._init_state()
+        self._namespace_arrays = []
+        super().__init__()
+        self.build_on_run, self.build_options = build_on_run, build_options
+
+    def delete(self, data=True, code=True, directory=True, force=False):
+        pass
+
+    def synchronize(self):
+        self.flush()
+        if self._backend is not None:
+            self._backend.synchronize()
+
+
+gpu_standalone_device = GPUDevice()
+gpu_standalone_device._namespace_arrays = []
+all_devices["gpu_standalone"] = gpu_standalone_device

@@ -1,0 +1,47 @@
+"""Implementations of Brian2's functions for spikegpu kernels.
+
+Registered under the generator's class name 'spikegpu', so both code-object
+classes (CUDA, OpenCL) find them.  Math functions keep their C names (the
+renderer casts integer arguments); the rest map to helpers in
+templates/prelude.mako.  rand/randn/poisson draw from the counter-based
+Philox stream of the element (templates/rng.c)."""
+from brian2.core.functions import DEFAULT_FUNCTIONS
+from brian2.input.timedarray import TimedArray, _find_K
+
+from .generator import GPUCodeGenerator
+
+TARGET = GPUCodeGenerator
+
+_SAME_NAME = ["cos", "sin", "tan", "cosh", "sinh", "tanh", "exp", "log", "log10",
+              "expm1", "log1p", "sqrt", "ceil", "floor", "abs", "sign", "clip", "int"]
+_RENAMED = {"arccos": "acos", "arcsin": "asin", "arctan": "atan",
+            "exprel": "_sg_exprel", "timestep": "_sg_timestep",
+            "rand": "_sg_rand", "randn": "_sg_randn", "poisson": "_sg_poisson_fn"}
+
+for _name in _SAME_NAME:
+    DEFAULT_FUNCTIONS[_name].implementations.add_implementation(TARGET, code=None)
+for _name, _cname in _RENAMED.items():
+    DEFAULT_FUNCTIONS[_name].implementations.add_implementation(TARGET, code=None,
+                                                                name=_cname)
+
+
+def _timedarray_1d(values, dt, name):
+    def impl(owner):
+        K = _find_K(owner.clock.dt_, dt)
+        return {"hashdefine_code":
+                f"#undef {name}\n#define {name}(_t) _sg_timedarray_1d("
+                f"_ptr_array_temporary_{name}_values, {len(values)}, {dt!r}, {K}, (_t))"}
+    return impl
+
+
+def _timedarray_2d(values, dt, name):
+    def impl(owner):
+        K = _find_K(owner.clock.dt_, dt)
+        rows, cols = values.shape
+        return {"hashdefine_code":
+                f"#undef {name}\n#define {name}(_t, _i) _sg_timedarray_2d("
+                f"_ptr_array_temporary_{name}_values, {rows}, {cols}, {dt!r}, {K}, (_t), (_i))"}
+    return impl
+
+
+TimedArray.implementations[TARGET] = (_timedarray_1d, _timedarray_2d)

@@ -1,0 +1,211 @@
+"""The host loop of a ``run()``: a fixed sequence of prepared kernel
+launches per time step.  Spike counts stay on the device; the host waits on
+the GPU only when a monitor buffer may overflow, a network_operation needs
+values, or ``report=`` asks for progress (at most once per report period)."""
+import gc
+import sys
+import time
+
+import numpy as np
+from brian2.core.clocks import Clock
+from brian2.core.namespace import get_local_namespace
+from brian2.core.network import Network, TextReport
+from brian2.core.operations import NetworkOperation
+from brian2.groups.group import Group
+from brian2.units import second
+
+from .monitors import prepare_monitors
+
+
+class Launch:
+    """One prepared kernel launch (arguments resolved once)."""
+    __slots__ = ("kernel", "gs", "ls", "args", "codeobj")
+
+    def __init__(self, kernel, gs, ls, args, codeobj):
+        self.kernel, self.gs, self.ls, self.args, self.codeobj = kernel, gs, ls, args, codeobj
+
+
+def _prepare_launches(device, codeobj, clock_arrays):
+    step_buf = clock_arrays[codeobj.owner.clock][0].buf
+    args = device.kernel_args(codeobj, step_buf, device.capacity_for(codeobj))
+    out = []
+    for kernel, policy in codeobj.kernels.get("run", []):
+        gs, ls = device.launch_size(codeobj, policy)
+        out.append(Launch(kernel, gs, ls, args, codeobj))
+    return out
+
+
+def run_network(device, net, duration, report=None, report_period=10 * second,
+                namespace=None, profile=None, level=0):
+    duration = float(duration)
+    if duration < 0:
+        raise ValueError(f"Function 'run' expected a non-negative duration but got "
+                         f"'{duration * second}'")
+    gc.collect()
+    if profile is None:
+        profile = device.build_options.get("profile", False)
+    all_objects = net.sorted_objects
+    net._clocks = {obj.clock for obj in all_objects}
+    t_start = net.t_
+    t_end = net.t_ + duration
+    for clock in net._clocks:
+        clock.set_interval(net.t, t_end * second)
+    if namespace is None:
+        namespace = get_local_namespace(level=level + 2)
+    net.before_run(namespace)
+    if len(all_objects) == 0:
+        return
+    device.flush()
+    be = device.backend
+
+    # clocks: host-side integer schedule; the device ticks its own copies
+    clocks = list(net._clocks)
+    clock_arrays = {}
+    tick_kernel = device._tick_program.kernel("_sg_tick")
+    for c in clocks:
+        arrs = [device.arr(c.variables[n]) for n in ("timestep", "t", "dt")]
+        for a in arrs:
+            a.ensure_device(be)
+        clock_arrays[c] = arrs
+    host_ts = {c: int(c.variables["timestep"].get_value()[0]) for c in clocks}
+    host_dt = {c: float(c.variables["dt"].get_value()[0]) for c in clocks}
+    tick_args = {c: [a.buf for a in clock_arrays[c]] for c in clocks}
+
+    active = [obj for obj in all_objects if obj.active]
+    monitors = prepare_monitors(device, active, {c: c._i_end - host_ts[c] for c in clocks})
+    plan = []  # (obj, clock, [Launch] or None for python objects)
+
+    def build_plan():
+        plan.clear()
+        for obj in active:
+            if isinstance(obj, NetworkOperation):
+                plan.append((obj, obj.clock, None))
+            else:
+                launches = []
+                for co in obj._code_objects:
+                    launches += _prepare_launches(device, co, clock_arrays)
+                plan.append((obj, obj.clock, launches))
+
+    build_plan()
+    written = {id(a): a for co in (c for obj in active if not isinstance(obj, NetworkOperation)
+                                   for c in obj._code_objects)
+               for a in (device.arr(v) for _, v in co.params)}
+
+    if report is not None:
+        report_period = float(report_period)
+        if report in ("text", "stdout"):
+            report_cb = TextReport(sys.stdout)
+        elif report == "stderr":
+            report_cb = TextReport(sys.stderr)
+        elif callable(report):
+            report_cb = report
+        else:
+            raise ValueError(f'Do not know how to handle report argument "{report}".')
+        report_cb(0 * second, 0.0, t_start * second, duration * second)
+
+    profiling = {}
+    launch = be.launch
+    n_launches = 0
+    start_time = time.time()
+    next_report = start_time + (report_period if report is not None else 0)
+    single = len(clocks) == 1
+    stopped = False
+    Network._globally_running = True
+    net._stopped = False
+    try:
+        while True:
+            # which clocks tick now (Brian's rule: smallest t, within epsilon)
+            if single:
+                c0 = clocks[0]
+                if host_ts[c0] >= c0._i_end:
+                    break
+                cur = (c0,)
+            else:
+                times = {c: host_ts[c] * host_dt[c] for c in clocks}
+                cmin = min(clocks, key=lambda c: times[c])
+                if host_ts[cmin] >= cmin._i_end:
+                    break
+                tmin = times[cmin]
+                cur = tuple(c for c in clocks if times[c] == tmin or
+                            abs(times[c] - tmin) / min(host_dt[cmin], host_dt[c]) < Clock.epsilon_dt)
+            net.t_ = host_ts[cur[0]] * host_dt[cur[0]]
+            if monitors.need_check(cur):
+                if monitors.ensure_capacity(cur):
+                    build_plan()
+            for obj, clock, launches in plan:
+                if clock not in cur:
+                    continue
+                if launches is None:
+                    # a network_operation: values on the host must be current
+                    for a in written.values():
+                        if a.device_valid:
+                            a.host_valid = False
+                    for c in clocks:
+                        for a in clock_arrays[c][:2]:
+                            a.host_valid = False
+                    obj.run()
+                    for a in list(device.arrays.values()):
+                        if a.host_valid and not a.device_valid:
+                            a.ensure_device(be)
+                    build_plan()
+                    continue
+                if profile:
+                    be.synchronize()
+                    t0 = time.time()
+                for L in launches:
+                    launch(L.kernel, L.gs, L.ls, L.args)
+                n_launches += len(launches)
+                if profile:
+                    be.synchronize()
+                    profiling[obj.name] = profiling.get(obj.name, 0.0) + time.time() - t0
+            for c in cur:
+                launch(tick_kernel, 1, 1, tick_args[c])
+                host_ts[c] += 1
+            n_launches += len(cur)
+            monitors.advance(cur)
+            if report is not None:
+                now = time.time()
+                if now > next_report:
+                    be.synchronize()
+                    now = time.time()
+                    report_cb((now - start_time) * second,
+                              (net.t_ - t_start) / duration if duration else 1.0,
+                              t_start * second, duration * second)
+                    next_report = now + report_period
+            if net._stopped or Network._globally_stopped:
+                stopped = True
+                break
+            if device._maximum_run_time is not None and \
+                    time.time() - start_time > float(device._maximum_run_time):
+                stopped = True
+                break
+        be.synchronize()
+    finally:
+        Network._globally_running = False
+    end_time = time.time()
+    device.stats["kernel_launches"] += n_launches
+    for a in written.values():
+        a.mark_device_written()
+    for c in clocks:
+        for a in clock_arrays[c][:2]:
+            a.mark_device_written()
+    if stopped:
+        net.t_ = min(host_ts[c] * host_dt[c] for c in clocks)
+    else:
+        net.t_ = t_end
+    device._last_run_time = end_time - start_time
+    device._last_run_completed_fraction = ((net.t_ - t_start) / duration) if duration > 0 else 1.0
+    device.last_run_info = dict(steps=max(host_ts[c] for c in clocks), launches=n_launches,
+                                seconds=end_time - start_time)
+    monitors.finish()
+    for obj in all_objects:
+        if isinstance(obj, Group):
+            obj._check_for_invalid_states()
+    if report is not None:
+        report_cb((end_time - start_time) * second, device._last_run_completed_fraction,
+                  t_start * second, duration * second)
+    net.after_run()
+    if profile:
+        net._profiling_info = [(name, t * second) for name, t in profiling.items()]
+    else:
+        net._profiling_info = None
