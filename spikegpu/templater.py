@@ -41,6 +41,15 @@ class GPUTemplate:
         return self.template.render(**kwds)
 
 
+class UnsupportedTemplate:
+    variables = iterate_all = writes_read_only = frozenset()
+    allows_scalar_write = False
+    template_source = ""
+
+    def __init__(self, name):
+        self.name = name
+
+
 class GPUTemplater:
     def __init__(self):
         self._cache = {}
@@ -50,8 +59,8 @@ class GPUTemplater:
             raise AttributeError(name)
         if name not in self._cache:
             if not os.path.exists(os.path.join(TEMPLATE_DIR, name + ".mako")):
-                raise NotImplementedError(
-                    f"spikegpu does not support Brian2's '{name}' code objects yet")
+                # the device raises NotImplementedError naming the object
+                return UnsupportedTemplate(name)
             self._cache[name] = GPUTemplate(name)
         return self._cache[name]
 

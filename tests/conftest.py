@@ -1,0 +1,65 @@
+"""Test fixtures: every device test runs on each backend named in
+SPIKEGPU_TEST_BACKENDS (default: opencl; the GPU script adds cuda) and is
+compared with Brian2's runtime device (numpy target)."""
+import os
+
+import numpy as np
+import pytest
+
+import brian2
+import spikegpu  # noqa: F401
+
+
+def _backends():
+    return [b.strip() for b in os.environ.get("SPIKEGPU_TEST_BACKENDS", "opencl").split(",")
+            if b.strip()]
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        params = [pytest.param(b, marks=[pytest.mark.cuda] if b == "cuda" else [])
+                  for b in _backends()]
+        metafunc.parametrize("backend", params)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_brian():
+    brian2.device.reinit()
+    brian2.set_device("runtime")
+    brian2.prefs.codegen.target = "numpy"
+    brian2.prefs.core.default_float_dtype = np.float64
+    brian2.defaultclock.dt = 0.1 * brian2.ms
+    yield
+    from brian2.devices.device import reinit_devices
+    reinit_devices()
+    brian2.set_device("runtime")
+
+
+def on_device(backend, fn, *args, **kwds):
+    """Run ``fn`` (which builds a network, runs it and returns numpy values)
+    under gpu_standalone with ``backend``."""
+    brian2.set_device("gpu_standalone", backend=backend)
+    brian2.defaultclock.dt = 0.1 * brian2.ms
+    try:
+        return fn(*args, **kwds)
+    finally:
+        brian2.device.reinit()
+        brian2.set_device("runtime")
+
+
+def on_runtime(fn, *args, **kwds):
+    brian2.set_device("runtime")
+    brian2.prefs.codegen.target = "numpy"
+    brian2.defaultclock.dt = 0.1 * brian2.ms
+    return fn(*args, **kwds)
+
+
+def assert_same(ref, got, rtol=1e-10, atol=0.0):
+    assert set(ref) == set(got)
+    for k in ref:
+        r, g = np.asarray(ref[k]), np.asarray(got[k])
+        assert r.shape == g.shape, f"{k}: shape {r.shape} != {g.shape}"
+        if r.dtype.kind in "iub":
+            np.testing.assert_array_equal(g, r, err_msg=k)
+        else:
+            np.testing.assert_allclose(g, r, rtol=rtol, atol=atol, err_msg=k)

@@ -1,0 +1,95 @@
+"""Unsupported input gets a clear error naming the object and the feature."""
+import numpy as np
+import pytest
+from brian2 import (Function, NeuronGroup, Synapses, implementation, ms, run,
+                    set_device, check_units)
+
+import spikegpu
+from spikegpu import backends
+from spikegpu.backends import KernelBuildError
+from conftest import on_device
+
+
+@implementation("cpp", "double only_cpp(double x) { return x; }")
+@check_units(x=1, result=1)
+def only_cpp(x):
+    return x
+
+
+broken = Function(lambda x: x, arg_units=[1], return_unit=1)
+broken.implementations.add_implementation(
+    "spikegpu", {"support_code": "SG_FN double broken_fn(double x) { return x +* ; }"},
+    name="broken_fn")
+
+
+def test_function_without_implementation(backend):
+    def script():
+        G = NeuronGroup(3, "dv/dt = only_cpp(v)/ms : 1")
+        run(1 * ms)
+
+    with pytest.raises(Exception) as exc:
+        on_device(backend, script)
+    msg = str(exc.value) + str(exc.value.__cause__)
+    assert "only_cpp" in msg and "No implementation available" in msg
+
+
+def test_kernel_build_error_shows_failing_line(backend):
+    def script():
+        G = NeuronGroup(3, "v : 1")
+        G.v = "broken(1.0)"
+        return G.v[:]
+
+    with pytest.raises(KernelBuildError) as exc:
+        on_device(backend, script)
+    msg = str(exc.value)
+    assert "group_variable_set" in msg
+    assert "return x +* ;" in msg
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="metal"):
+        set_device("gpu_standalone", backend="metal")
+
+
+def test_backend_not_installed(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwds):
+        if name.startswith("pycuda"):
+            raise ImportError("no pycuda here")
+        return real_import(name, *args, **kwds)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    monkeypatch.setattr(backends, "_instances", {})
+
+    def script():
+        G = NeuronGroup(3, "dv/dt = -v/ms : 1")
+        run(1 * ms)
+
+    with pytest.raises(backends.BackendError, match="PyCUDA"):
+        on_device("cuda", script)
+
+
+def test_device_without_double_precision(monkeypatch, backend):
+    be = backends.get_backend(backend)
+    monkeypatch.setattr(type(be), "supports_double", property(lambda self: False))
+
+    def script():
+        G = NeuronGroup(3, "dv/dt = -v/ms : 1")
+        run(1 * ms)
+
+    with pytest.raises(backends.BackendError, match="double precision"):
+        on_device(backend, script)
+
+
+def test_synapses_not_supported_yet(backend):
+    def script():
+        G = NeuronGroup(3, "v : 1", threshold="v > 1")
+        S = Synapses(G, G, on_pre="v += 1", name="my_synapses")
+        S.connect(i=0, j=1)
+        run(1 * ms)
+
+    with pytest.raises(NotImplementedError) as exc:
+        on_device(backend, script)
+    assert "my_synapses" in str(exc.value)

@@ -1,0 +1,182 @@
+"""NeuronGroup features on gpu_standalone against Brian2 runtime (numpy)."""
+import numpy as np
+import pytest
+from brian2 import (NeuronGroup, PopulationRateMonitor, SpikeMonitor, StateMonitor,
+                    EventMonitor, TimedArray, defaultclock, ms, mV, run, second, Hz,
+                    network_operation)
+
+from conftest import assert_same, on_device, on_runtime
+
+
+def lif(method="exact", N=50):
+    G = NeuronGroup(N, """dv/dt = (I - v)/(10*ms) : 1 (unless refractory)
+                          I : 1 (constant)""",
+                    threshold="v > 1", reset="v = 0", refractory=2 * ms, method=method)
+    G.I = "0.8 + 0.5*i/N"
+    G.v = "0.2*i/N"
+    M = SpikeMonitor(G)
+    S = StateMonitor(G, "v", record=[0, 7, N - 1])
+    R = PopulationRateMonitor(G)
+    run(30 * ms)
+    return dict(i=M.i[:], t=M.t[:] / ms, count=M.count[:], v=S.v[:], st=S.t[:] / ms,
+                rate=R.rate[:] / Hz, rt=R.t[:] / ms, vend=G.v[:])
+
+
+@pytest.mark.parametrize("method", ["exact", "euler", "rk2", "rk4", "exponential_euler"])
+def test_integrators_threshold_reset_refractory(backend, method):
+    ref = on_runtime(lif, method)
+    got = on_device(backend, lif, method)
+    assert len(ref["i"]) > 20
+    assert_same(ref, got)
+
+
+def hh_like():
+    # a nonlinear model for the exponential Euler / rk4 paths
+    G = NeuronGroup(20, """dv/dt = (-(v + 60) + 30*m**3*(50 - v) + I)/(5*ms) : 1
+                           dm/dt = (1/(1 + exp(-(v + 40)/5)) - m)/(1*ms) : 1
+                           I : 1 (constant)""",
+                    threshold="v > 0", reset="v = -60", method="exponential_euler")
+    G.v = -60
+    G.I = "i*2"
+    S = StateMonitor(G, ["v", "m"], record=True)
+    M = SpikeMonitor(G)
+    run(20 * ms)
+    return dict(v=S.v[:], m=S.m[:], i=M.i[:], t=M.t[:] / ms)
+
+
+def test_nonlinear_multiple_variables(backend):
+    ref = on_runtime(hh_like)
+    got = on_device(backend, hh_like)
+    assert_same(ref, got)
+
+
+def refractory_condition():
+    G = NeuronGroup(10, """dv/dt = 1/(2*ms) : 1 (unless refractory)
+                           dw/dt = -w/(3*ms) : 1""",
+                    threshold="v > 1", reset="v = 0; w += 1",
+                    refractory="w > 0.5", method="euler")
+    M = SpikeMonitor(G)
+    G.v = "i*0.1"
+    run(20 * ms)
+    return dict(i=M.i[:], t=M.t[:] / ms, w=G.w[:], nr=G.not_refractory[:])
+
+
+def test_refractory_condition(backend):
+    ref = on_runtime(refractory_condition)
+    got = on_device(backend, refractory_condition)
+    assert len(ref["i"]) > 0
+    assert_same(ref, got)
+
+
+def subgroups_and_run_regularly():
+    G = NeuronGroup(30, """dv/dt = -v/(5*ms) : 1
+                           x : 1""", threshold="v > 0.5", reset="v = 0", method="exact")
+    a, b = G[:10], G[10:25]
+    a.v = 1.2
+    b.v = "0.1 + 0.05*i"
+    G.run_regularly("v += 0.3*(x + 1)", dt=1 * ms)
+    b.x = 1
+    Ma = SpikeMonitor(a)
+    Mb = SpikeMonitor(b, variables=["x", "v"])
+    Sb = StateMonitor(b, "v", record=[0, 3])
+    Rb = PopulationRateMonitor(b)
+    run(10 * ms)
+    return dict(ai=Ma.i[:], at=Ma.t[:] / ms, bi=Mb.i[:], bt=Mb.t[:] / ms,
+                bx=Mb.x[:], bcount=Mb.count[:], sv=Sb.v[:], rate=Rb.rate[:] / Hz,
+                v=G.v[:])
+
+
+def test_subgroups_run_regularly_monitor_variables(backend):
+    ref = on_runtime(subgroups_and_run_regularly)
+    got = on_device(backend, subgroups_and_run_regularly)
+    assert len(ref["bi"]) > 0
+    assert_same(ref, got)
+
+
+def multiple_runs_and_set_get():
+    G = NeuronGroup(5, """dv/dt = -v/(10*ms) + c/ms : 1
+                          c : 1 (shared)""", threshold="v > 1", reset="v = 0",
+                    method="euler")
+    G.c = 0.2
+    G.v = [0.0, 0.2, 0.4, 0.6, 0.8]
+    M = SpikeMonitor(G)
+    run(5 * ms)
+    v_mid = G.v[:].copy()
+    G.v[2] = 0.95            # set by index between runs
+    G.c = 0.05               # change a shared variable
+    G.v["i >= 3"] = "v + 0.1"  # string expression with a condition
+    run(5 * ms)
+    return dict(v_mid=v_mid, v=G.v[:], i=M.i[:], t=M.t[:] / ms, c=np.array([G.c[:]]))
+
+
+def test_multiple_runs_set_get_between(backend):
+    ref = on_runtime(multiple_runs_and_set_get)
+    got = on_device(backend, multiple_runs_and_set_get)
+    assert_same(ref, got)
+
+
+def timed_array_and_functions():
+    ta = TimedArray(np.array([0.0, 1.0, 3.0, -2.0]), dt=2 * ms)
+    G = NeuronGroup(8, """dv/dt = (ta(t) + abs(k - 3) + clip(v, -1, 1)*sign(k-4) - v)/(3*ms) : 1
+                          u = exprel(v) + sqrt(k + 1.0) + k % 3 + k // 3 + 2**k : 1
+                          k : integer (constant)""", method="euler")
+    G.k = "i"
+    S = StateMonitor(G, ["v", "u"], record=True)
+    run(8 * ms)
+    return dict(v=S.v[:], u=S.u[:])
+
+
+def test_timedarray_and_math_functions(backend):
+    ref = on_runtime(timed_array_and_functions)
+    got = on_device(backend, timed_array_and_functions)
+    assert_same(ref, got)
+
+
+def custom_event():
+    G = NeuronGroup(6, "dv/dt = (1 + 0.2*i - v)/(4*ms) : 1",
+                    events={"half": "v > 0.5 and not crossed"}, method="exact")
+    G.variables.add_array("crossed", size=6, dtype=bool)
+    G.run_on_event("half", "crossed = True")
+    E = EventMonitor(G, "half", variables=["v"])
+    run(5 * ms)
+    return dict(i=E.i[:], t=E.t[:] / ms, v=E.v[:])
+
+
+def test_event_monitor_custom_event(backend):
+    ref = on_runtime(custom_event)
+    got = on_device(backend, custom_event)
+    assert len(ref["i"]) == 6
+    assert_same(ref, got)
+
+
+def statemonitor_dt():
+    G = NeuronGroup(3, "dv/dt = (1 - v)/(5*ms) : 1", method="exact")
+    S = StateMonitor(G, "v", record=True, dt=0.5 * ms)
+    run(5 * ms)
+    return dict(v=S.v[:], t=S.t[:] / ms)
+
+
+def test_statemonitor_own_dt(backend):
+    ref = on_runtime(statemonitor_dt)
+    got = on_device(backend, statemonitor_dt)
+    assert ref["t"].shape == (10,)
+    assert_same(ref, got)
+
+
+def network_op():
+    G = NeuronGroup(4, "dv/dt = (1 - v)/(5*ms) : 1", method="exact")
+    seen = []
+
+    @network_operation(dt=1 * ms)
+    def kick():
+        seen.append(G.v[:].copy())
+        G.v[0] = 0
+
+    run(4 * ms)
+    return dict(seen=np.array(seen), v=G.v[:])
+
+
+def test_network_operation_reads_and_writes(backend):
+    ref = on_runtime(network_op)
+    got = on_device(backend, network_op)
+    assert_same(ref, got)
