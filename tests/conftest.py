@@ -35,13 +35,22 @@ def _fresh_brian():
     brian2.set_device("runtime")
 
 
+def _own(result):
+    # Brian >= 2.10 runtime arrays can be views into memory that reinit frees
+    if isinstance(result, dict):
+        return {k: np.array(v, copy=True) for k, v in result.items()}
+    if isinstance(result, tuple):
+        return tuple(np.array(v, copy=True) for v in result)
+    return np.array(result, copy=True)
+
+
 def on_device(backend, fn, *args, **kwds):
     """Run ``fn`` (which builds a network, runs it and returns numpy values)
     under gpu_standalone with ``backend``."""
     brian2.set_device("gpu_standalone", backend=backend)
     brian2.defaultclock.dt = 0.1 * brian2.ms
     try:
-        return fn(*args, **kwds)
+        return _own(fn(*args, **kwds))
     finally:
         brian2.device.reinit()
         brian2.set_device("runtime")
@@ -51,7 +60,7 @@ def on_runtime(fn, *args, **kwds):
     brian2.set_device("runtime")
     brian2.prefs.codegen.target = "numpy"
     brian2.defaultclock.dt = 0.1 * brian2.ms
-    return fn(*args, **kwds)
+    return _own(fn(*args, **kwds))
 
 
 def assert_same(ref, got, rtol=1e-10, atol=0.0):

@@ -73,7 +73,7 @@ class CUDABackend(Backend):
 
     def build(self, source, what="kernels", options=()):
         from pycuda.compiler import compile as nvcc_compile
-        opts = ["-O3", "--fmad=false"] + list(options)
+        opts = ["-O3", "--fmad=false", "-w"] + list(options)
         key = source_key("cuda", self.device_name, self.drv.get_driver_version(),
                          " ".join(opts), source)
         path = os.path.join(cache_dir(), f"cuda-{key}.cubin")
