@@ -53,6 +53,10 @@ class GPUDevice(Device):
         self.build_options = {}
         self.build_on_run = True
         self._backend = None
+        #: replay the step loop as CUDA graphs where possible (off: debugging)
+        self.use_graphs = os.environ.get("SPIKEGPU_GRAPHS", "1") != "0"
+        #: time steps captured in one graph
+        self.graph_block_steps = 1000
         self._init_state()
 
     def _init_state(self):
@@ -75,6 +79,8 @@ class GPUDevice(Device):
     def activate(self, build_on_run=True, **kwargs):
         backend = kwargs.pop("backend", None)
         device_index = kwargs.pop("device", None)
+        if "graphs" in kwargs:
+            self.use_graphs = bool(kwargs.pop("graphs"))
         if backend is not None:
             if backend not in ("auto", "cuda", "opencl"):
                 raise ValueError(f"gpu_standalone: unknown backend {backend!r}; "

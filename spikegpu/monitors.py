@@ -63,25 +63,33 @@ class MonitorBuffers:
         self._check_clocks.add(t.clock)
 
     # -- during the run -------------------------------------------------------
-    def need_check(self, cur):
+    def max_block_steps(self, limit):
+        """Steps one replayed block may take so that a worst-case block of
+        events fits in the reserve."""
         for t in self.events:
-            if t.clock in cur and t.bound + t.per_step > t.capacity:
+            limit = min(limit, max(1, t.chunk))
+        return limit
+
+    def need_check(self, cur, nsteps=1):
+        for t in self.events:
+            if t.clock in cur and t.bound + t.per_step * nsteps > t.capacity:
                 return True
         return False
 
-    def ensure_capacity(self, cur):
+    def ensure_capacity(self, cur, nsteps=1):
         """Read the true counts and grow buffers; True if any buffer moved."""
         be = self.device.backend
         moved = False
         for t in self.events:
-            if t.clock not in cur or t.bound + t.per_step <= t.capacity:
+            if t.clock not in cur or t.bound + t.per_step * nsteps <= t.capacity:
                 continue
             t.counter.host_valid = False
             t.counter.ensure_host()
             t.count = int(t.counter.host.ravel()[0])
             t.bound = t.count
-            if t.count + t.per_step * t.chunk > t.capacity:
-                new_cap = max(2 * t.capacity, t.count + t.per_step * t.chunk, 1024)
+            chunk = max(t.chunk, nsteps)
+            if t.count + t.per_step * chunk > t.capacity:
+                new_cap = max(2 * t.capacity, t.count + t.per_step * chunk, 1024)
                 for var, a in t.arrays:
                     a.grow(be, new_cap, keep=t.count)
                 t.capacity = new_cap
@@ -89,10 +97,10 @@ class MonitorBuffers:
                 moved = True
         return moved
 
-    def advance(self, cur):
+    def advance(self, cur, nsteps=1):
         for t in self.events:
             if t.clock in cur:
-                t.bound += t.per_step
+                t.bound += t.per_step * nsteps
 
     # -- after the run ----------------------------------------------------------
     def finish(self):

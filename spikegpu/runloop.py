@@ -105,83 +105,143 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
 
     profiling = {}
     launch = be.launch
-    n_launches = 0
+    counters = {"launches": 0}
     start_time = time.time()
-    next_report = start_time + (report_period if report is not None else 0)
+    next_report = [start_time + (report_period if report is not None else 0)]
     single = len(clocks) == 1
     stopped = False
+
+    def launch_step(cur):
+        for obj, clock, launches in plan:
+            if clock not in cur:
+                continue
+            for L in launches:
+                launch(L.kernel, L.gs, L.ls, L.args)
+            counters["launches"] += len(launches)
+        for c in cur:
+            launch(tick_kernel, 1, 1, tick_args[c])
+        counters["launches"] += len(cur)
+
+    def maybe_report():
+        if report is not None:
+            now = time.time()
+            if now > next_report[0]:
+                be.synchronize()
+                now = time.time()
+                report_cb((now - start_time) * second,
+                          (net.t_ - t_start) / duration if duration else 1.0,
+                          t_start * second, duration * second)
+                next_report[0] = now + report_period
+
+    def should_stop():
+        if net._stopped or Network._globally_stopped:
+            return True
+        return (device._maximum_run_time is not None and
+                time.time() - start_time > float(device._maximum_run_time))
+
+    use_graphs = (single and getattr(be, "supports_graphs", False) and not profile
+                  and device.use_graphs
+                  and not any(launches is None for _, _, launches in plan))
     Network._globally_running = True
     net._stopped = False
     try:
-        while True:
-            # which clocks tick now (Brian's rule: smallest t, within epsilon)
-            if single:
-                c0 = clocks[0]
-                if host_ts[c0] >= c0._i_end:
-                    break
-                cur = (c0,)
-            else:
-                times = {c: host_ts[c] * host_dt[c] for c in clocks}
-                cmin = min(clocks, key=lambda c: times[c])
-                if host_ts[cmin] >= cmin._i_end:
-                    break
-                tmin = times[cmin]
-                cur = tuple(c for c in clocks if times[c] == tmin or
-                            abs(times[c] - tmin) / min(host_dt[cmin], host_dt[c]) < Clock.epsilon_dt)
-            net.t_ = host_ts[cur[0]] * host_dt[cur[0]]
-            if monitors.need_check(cur):
-                if monitors.ensure_capacity(cur):
+        if use_graphs:
+            # the step is a fixed launch sequence: capture blocks of steps as
+            # CUDA graphs and replay them (captured again if a buffer moves)
+            c0 = clocks[0]
+            cur = (c0,)
+            graphs = {}
+            block = monitors.max_block_steps(device.graph_block_steps)
+            while host_ts[c0] < c0._i_end:
+                n = min(block, c0._i_end - host_ts[c0])
+                net.t_ = host_ts[c0] * host_dt[c0]
+                if monitors.need_check(cur, n) and monitors.ensure_capacity(cur, n):
                     build_plan()
-            for obj, clock, launches in plan:
-                if clock not in cur:
-                    continue
-                if launches is None:
-                    # a network_operation: values on the host must be current
-                    for a in written.values():
-                        if a.device_valid:
-                            a.host_valid = False
-                    for c in clocks:
-                        for a in clock_arrays[c][:2]:
-                            a.host_valid = False
-                    obj.run()
-                    for a in list(device.arrays.values()):
-                        if a.host_valid and not a.device_valid:
-                            a.ensure_device(be)
-                    build_plan()
-                    continue
-                if profile:
-                    be.synchronize()
-                    t0 = time.time()
-                for L in launches:
-                    launch(L.kernel, L.gs, L.ls, L.args)
-                n_launches += len(launches)
-                if profile:
-                    be.synchronize()
-                    profiling[obj.name] = profiling.get(obj.name, 0.0) + time.time() - t0
-            for c in cur:
-                launch(tick_kernel, 1, 1, tick_args[c])
-                host_ts[c] += 1
-            n_launches += len(cur)
-            monitors.advance(cur)
-            if report is not None:
-                now = time.time()
-                if now > next_report:
-                    be.synchronize()
-                    now = time.time()
-                    report_cb((now - start_time) * second,
-                              (net.t_ - t_start) / duration if duration else 1.0,
-                              t_start * second, duration * second)
-                    next_report = now + report_period
-            if net._stopped or Network._globally_stopped:
-                stopped = True
-                break
-            if device._maximum_run_time is not None and \
-                    time.time() - start_time > float(device._maximum_run_time):
-                stopped = True
-                break
+                    graphs.clear()
+                g = graphs.get(n)
+                if g is None:
+                    be.begin_capture()
+                    try:
+                        for _ in range(n):
+                            launch_step(cur)
+                    finally:
+                        g = be.end_capture()
+                    graphs[n] = g
+                    device.stats["graphs_captured"] = device.stats.get("graphs_captured", 0) + 1
+                else:
+                    counters["launches"] += n * (sum(len(L) for _, _, L in plan) + 1)
+                be.launch_graph(g)
+                host_ts[c0] += n
+                monitors.advance(cur, n)
+                net.t_ = host_ts[c0] * host_dt[c0]
+                maybe_report()
+                if should_stop():
+                    stopped = True
+                    break
+        else:
+            while True:
+                # which clocks tick now (Brian's rule: smallest t, within epsilon)
+                if single:
+                    c0 = clocks[0]
+                    if host_ts[c0] >= c0._i_end:
+                        break
+                    cur = (c0,)
+                else:
+                    times = {c: host_ts[c] * host_dt[c] for c in clocks}
+                    cmin = min(clocks, key=lambda c: times[c])
+                    if host_ts[cmin] >= cmin._i_end:
+                        break
+                    tmin = times[cmin]
+                    cur = tuple(c for c in clocks if times[c] == tmin or
+                                abs(times[c] - tmin) / min(host_dt[cmin], host_dt[c])
+                                < Clock.epsilon_dt)
+                net.t_ = host_ts[cur[0]] * host_dt[cur[0]]
+                if monitors.need_check(cur):
+                    if monitors.ensure_capacity(cur):
+                        build_plan()
+                if profile or any(L is None for _, _, L in plan):
+                    for obj, clock, launches in plan:
+                        if clock not in cur:
+                            continue
+                        if launches is None:
+                            # a network_operation: host values must be current
+                            for a in written.values():
+                                if a.device_valid:
+                                    a.host_valid = False
+                            for c in clocks:
+                                for a in clock_arrays[c][:2]:
+                                    a.host_valid = False
+                            obj.run()
+                            for a in list(device.arrays.values()):
+                                if a.host_valid and not a.device_valid:
+                                    a.ensure_device(be)
+                            build_plan()
+                            continue
+                        if profile:
+                            be.synchronize()
+                            t0 = time.time()
+                        for L in launches:
+                            launch(L.kernel, L.gs, L.ls, L.args)
+                        counters["launches"] += len(launches)
+                        if profile:
+                            be.synchronize()
+                            profiling[obj.name] = profiling.get(obj.name, 0.0) + time.time() - t0
+                    for c in cur:
+                        launch(tick_kernel, 1, 1, tick_args[c])
+                    counters["launches"] += len(cur)
+                else:
+                    launch_step(cur)
+                for c in cur:
+                    host_ts[c] += 1
+                monitors.advance(cur)
+                maybe_report()
+                if should_stop():
+                    stopped = True
+                    break
         be.synchronize()
     finally:
         Network._globally_running = False
+    n_launches = counters["launches"]
     end_time = time.time()
     device.stats["kernel_launches"] += n_launches
     for a in written.values():

@@ -29,6 +29,7 @@ def _fresh_brian():
     brian2.prefs.codegen.target = "numpy"
     brian2.prefs.core.default_float_dtype = np.float64
     brian2.defaultclock.dt = 0.1 * brian2.ms
+    spikegpu.gpu_standalone_device.use_graphs = True
     yield
     from brian2.devices.device import reinit_devices
     reinit_devices()

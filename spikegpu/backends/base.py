@@ -86,6 +86,9 @@ class Backend:
     def synchronize(self):
         raise NotImplementedError
 
+    #: can record a sequence of launches once and replay it (CUDA graphs)
+    supports_graphs = False
+
     # -- properties -------------------------------------------------------
     @property
     def supports_double(self):

@@ -128,6 +128,20 @@ class CUDABackend(Backend):
     def synchronize(self):
         self.stream.synchronize()
 
+    # -- CUDA graphs (see cudagraph.py) ---------------------------------------
+    supports_graphs = True
+
+    def begin_capture(self):
+        from . import cudagraph
+        cudagraph.begin_capture(self.stream.handle)
+
+    def end_capture(self):
+        from . import cudagraph
+        return cudagraph.end_capture(self.stream.handle)
+
+    def launch_graph(self, graph):
+        graph.launch(self.stream.handle)
+
     def dialect(self):
         return "cuda"
 

@@ -17,7 +17,7 @@ for w in $what; do
                -p no:cacheprovider -m "not slow" tests 2>&1 | tee "$OUT/tests.log" | tail -40
            [ "${PIPESTATUS[0]}" = 0 ] || rc=1 ;;
     demo)  SPIKEGPU_BACKEND=cuda python3 examples/demo.py "$OUT/raster-cuda.png" || rc=1 ;;
-    bench) python3 benchmarks/step_overhead.py --backends cuda,opencl \
+    bench) ANCHOR_THREADS=${ANCHOR_THREADS:-2} python3 benchmarks/step_overhead.py --backends cuda,opencl --anchors \
                --json "$OUT/step_overhead.json" ${BENCH_ARGS:-} || rc=1 ;;
   esac
 done

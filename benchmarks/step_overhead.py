@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Microseconds per time step for small networks, where launch overhead
+decides: (a) 1,000 LIF neurons with a SpikeMonitor.  (b) Brunel-Hakim with
+heterogeneous delays needs Synapses (issue #3) and is reported as n/a until
+they land.  Every available spikegpu backend, CUDA graphs on and off; with
+--anchors also Brian2 cpp_standalone and Brian2CUDA (cuda_standalone) on the
+same model, each in its own process.  Prints a table and writes JSON.
+
+    python benchmarks/step_overhead.py [--backends cuda,opencl] [--anchors]
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def lif_model(n_steps):
+    from brian2 import NeuronGroup, SpikeMonitor, Network, ms, defaultclock, mV, seed
+    defaultclock.dt = 0.1 * ms
+    seed(11)
+    G = NeuronGroup(1000, """dv/dt = (v0 - v)/(10*ms) : volt (unless refractory)
+                             v0 : volt (constant)""",
+                    threshold="v > -50*mV", reset="v = -60*mV", refractory=2 * ms,
+                    method="exact", name="lif")
+    G.v = "-60*mV + rand()*10*mV"
+    G.v0 = "-55*mV + rand()*10*mV"
+    M = SpikeMonitor(G, name="spikes")
+    net = Network(G, M)
+    return M, lambda: net.run(n_steps * 0.1 * ms)
+
+
+def measure_spikegpu(backend, graphs, n_steps):
+    import brian2
+    import spikegpu  # noqa: F401
+    from brian2 import device, set_device
+    set_device("gpu_standalone", backend=backend, graphs=graphs)
+    M, go = lif_model(n_steps)
+    go()                      # compile + warm up (also captures graphs)
+    before = int(M.num_spikes)
+    t0 = time.perf_counter()
+    go()
+    wall = time.perf_counter() - t0
+    loop = brian2.get_device()._last_run_time
+    spikes = int(M.num_spikes) - before
+    name = brian2.get_device().backend.device_name
+    device.reinit()
+    set_device("runtime")
+    return dict(us_per_step=1e6 * loop / n_steps, run_wall_s=wall, spikes=spikes,
+                device=name)
+
+
+def measure_anchor(kind, n_steps):
+    code = f"""
+import json, sys, time
+sys.path.insert(0, {HERE!r})
+from step_overhead import lif_model
+from brian2 import set_device, device, prefs
+if {kind!r} == 'cuda_standalone':
+    import brian2cuda
+    prefs.devices.cuda_standalone.cuda_backend.detect_gpus = False
+    prefs.devices.cuda_standalone.cuda_backend.compute_capability = 9.0
+    import os
+    if os.environ.get('CUDA_PATH'):
+        prefs.devices.cuda_standalone.cuda_backend.cuda_path = os.environ['CUDA_PATH']
+set_device({kind!r}, directory={tempfile.mkdtemp()!r}, build_on_run=False)
+if {kind!r} == 'cpp_standalone':
+    prefs.devices.cpp_standalone.openmp_threads = int({os.environ.get('ANCHOR_THREADS', '2')})
+M, go = lif_model({n_steps})
+go()
+t0 = time.time()
+device.build(run=True, with_output=False)
+print('RESULT', json.dumps(dict(us_per_step=1e6*device._last_run_time/{n_steps},
+      wall_s=time.time()-t0, spikes=int(M.num_spikes))))
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=900)
+    for line in p.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    return dict(error=(p.stderr or p.stdout)[-600:])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backends", default="auto")
+    ap.add_argument("--steps", type=int, default=10000)
+    ap.add_argument("--anchors", action="store_true",
+                    help="also run cpp_standalone and (if installed) cuda_standalone")
+    ap.add_argument("--json", default=os.path.join(HERE, "results", "step_overhead.json"))
+    args = ap.parse_args(argv)
+    rows = []
+    for backend in args.backends.split(","):
+        for graphs in ([True, False] if backend in ("cuda", "auto") else [False]):
+            try:
+                r = measure_spikegpu(backend, graphs, args.steps)
+            except Exception as exc:  # a backend that is not there
+                r = dict(error=f"{type(exc).__name__}: {exc}"[:300])
+            rows.append(dict(model="LIF 1000 + SpikeMonitor", impl=f"spikegpu/{backend}",
+                             graphs=graphs, **r))
+    if args.anchors:
+        for kind in ("cpp_standalone", "cuda_standalone"):
+            r = measure_anchor(kind, args.steps)
+            rows.append(dict(model="LIF 1000 + SpikeMonitor", impl=kind, graphs=None, **r))
+    rows.append(dict(model="Brunel-Hakim N=1000/10000", impl="spikegpu",
+                     error="n/a: needs Synapses (issue #3)"))
+    print(f"\n{'model':26} {'implementation':22} {'graphs':7} {'us/step':>9} {'spikes':>8}  device")
+    for r in rows:
+        us = f"{r['us_per_step']:9.2f}" if "us_per_step" in r else "      n/a"
+        print(f"{r['model']:26} {r['impl']:22} {str(r.get('graphs', '')):7} {us} "
+              f"{r.get('spikes', ''):>8}  {r.get('device', r.get('error', ''))}")
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(dict(host=platform.node(), steps=args.steps, rows=rows), f, indent=1)
+    print(f"\nwritten: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
