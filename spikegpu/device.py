@@ -322,7 +322,7 @@ class GPUDevice(Device):
             kernels.append(text.replace("KNAME", co.kernel_name))
             if co.support_code.strip() and co.support_code not in supports:
                 supports.append(co.support_code)
-        prelude = render_prelude(be.dialect(), real_type(), be.max_work_group, rng_source())
+        prelude = render_prelude(be.dialect(), real_type(), be.group_size, rng_source())
         uniq = list(dict.fromkeys(kernels))
         source = "\n".join([prelude] + supports + uniq)
         program = self.programs.get(source)
@@ -402,7 +402,7 @@ class GPUDevice(Device):
         if policy == "single" or (policy in ("elements", "events") and codeobj.serial):
             return 1, 1
         if policy == "group":
-            return wg, wg
+            return be.group_size, be.group_size
         if policy == "events":
             n = codeobj.ctx.eventspace_n
         else:

@@ -45,6 +45,12 @@ def _own(result):
     return np.array(result, copy=True)
 
 
+def own(**values):
+    """Copy results while the objects are alive (Brian >= 2.10 runtime
+    arrays are views into memory freed with their monitor)."""
+    return {k: np.array(v, copy=True) for k, v in values.items()}
+
+
 def on_device(backend, fn, *args, **kwds):
     """Run ``fn`` (which builds a network, runs it and returns numpy values)
     under gpu_standalone with ``backend``."""

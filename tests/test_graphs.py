@@ -3,7 +3,7 @@ launches (graphs are only used where the backend has them)."""
 import brian2
 from brian2 import NeuronGroup, PopulationRateMonitor, SpikeMonitor, StateMonitor, ms, run
 
-from conftest import assert_same, on_device
+from conftest import assert_same, on_device, own
 
 
 def model(steps):
@@ -18,7 +18,7 @@ def model(steps):
     G.v = 0.5
     run(37 * 0.1 * ms)          # a run shorter than one graph block
     dev = brian2.get_device()
-    return dict(i=M.i[:], t=M.t[:] / ms, v=S.v[:], r=R.rate[:] / brian2.Hz,
+    return own(i=M.i[:], t=M.t[:] / ms, v=S.v[:], r=R.rate[:] / brian2.Hz,
                 graphs=[dev.stats.get("graphs_captured", 0)])
 
 

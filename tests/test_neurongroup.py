@@ -5,7 +5,7 @@ from brian2 import (NeuronGroup, PopulationRateMonitor, SpikeMonitor, StateMonit
                     EventMonitor, TimedArray, defaultclock, ms, mV, run, second, Hz,
                     network_operation)
 
-from conftest import assert_same, on_device, on_runtime
+from conftest import assert_same, on_device, own, on_runtime
 
 
 def lif(method="exact", N=50):
@@ -18,7 +18,7 @@ def lif(method="exact", N=50):
     S = StateMonitor(G, "v", record=[0, 7, N - 1])
     R = PopulationRateMonitor(G)
     run(30 * ms)
-    return dict(i=M.i[:], t=M.t[:] / ms, count=M.count[:], v=S.v[:], st=S.t[:] / ms,
+    return own(i=M.i[:], t=M.t[:] / ms, count=M.count[:], v=S.v[:], st=S.t[:] / ms,
                 rate=R.rate[:] / Hz, rt=R.t[:] / ms, vend=G.v[:])
 
 
@@ -41,7 +41,7 @@ def hh_like():
     S = StateMonitor(G, ["v", "m"], record=True)
     M = SpikeMonitor(G)
     run(20 * ms)
-    return dict(v=S.v[:], m=S.m[:], i=M.i[:], t=M.t[:] / ms)
+    return own(v=S.v[:], m=S.m[:], i=M.i[:], t=M.t[:] / ms)
 
 
 def test_nonlinear_multiple_variables(backend):
@@ -58,7 +58,7 @@ def refractory_condition():
     M = SpikeMonitor(G)
     G.v = "i*0.1"
     run(20 * ms)
-    return dict(i=M.i[:], t=M.t[:] / ms, w=G.w[:], nr=G.not_refractory[:])
+    return own(i=M.i[:], t=M.t[:] / ms, w=G.w[:], nr=G.not_refractory[:])
 
 
 def test_refractory_condition(backend):
@@ -81,7 +81,7 @@ def subgroups_and_run_regularly():
     Sb = StateMonitor(b, "v", record=[0, 3])
     Rb = PopulationRateMonitor(b)
     run(10 * ms)
-    return dict(ai=Ma.i[:], at=Ma.t[:] / ms, bi=Mb.i[:], bt=Mb.t[:] / ms,
+    return own(ai=Ma.i[:], at=Ma.t[:] / ms, bi=Mb.i[:], bt=Mb.t[:] / ms,
                 bx=Mb.x[:], bcount=Mb.count[:], sv=Sb.v[:], rate=Rb.rate[:] / Hz,
                 v=G.v[:])
 
@@ -106,7 +106,7 @@ def multiple_runs_and_set_get():
     G.c = 0.05               # change a shared variable
     G.v["i >= 3"] = "v + 0.1"  # string expression with a condition
     run(5 * ms)
-    return dict(v_mid=v_mid, v=G.v[:], i=M.i[:], t=M.t[:] / ms, c=np.array([G.c[:]]))
+    return own(v_mid=v_mid, v=G.v[:], i=M.i[:], t=M.t[:] / ms, c=np.array([G.c[:]]))
 
 
 def test_multiple_runs_set_get_between(backend):
@@ -123,7 +123,7 @@ def timed_array_and_functions():
     G.k = "i"
     S = StateMonitor(G, ["v", "u"], record=True)
     run(8 * ms)
-    return dict(v=S.v[:], u=S.u[:])
+    return own(v=S.v[:], u=S.u[:])
 
 
 def test_timedarray_and_math_functions(backend):
@@ -139,7 +139,7 @@ def custom_event():
     G.run_on_event("half", "crossed = True")
     E = EventMonitor(G, "half", variables=["v"])
     run(5 * ms)
-    return dict(i=E.i[:], t=E.t[:] / ms, v=E.v[:])
+    return own(i=E.i[:], t=E.t[:] / ms, v=E.v[:])
 
 
 def test_event_monitor_custom_event(backend):
@@ -153,7 +153,7 @@ def statemonitor_dt():
     G = NeuronGroup(3, "dv/dt = (1 - v)/(5*ms) : 1", method="exact")
     S = StateMonitor(G, "v", record=True, dt=0.5 * ms)
     run(5 * ms)
-    return dict(v=S.v[:], t=S.t[:] / ms)
+    return own(v=S.v[:], t=S.t[:] / ms)
 
 
 def test_statemonitor_own_dt(backend):
@@ -173,7 +173,7 @@ def network_op():
         G.v[0] = 0
 
     run(4 * ms)
-    return dict(seen=np.array(seen), v=G.v[:])
+    return own(seen=np.array(seen), v=G.v[:])
 
 
 def test_network_operation_reads_and_writes(backend):

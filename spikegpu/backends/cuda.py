@@ -64,6 +64,8 @@ class CUDABackend(Backend):
         self.device_name = f"CUDA / {self.cu_device.name()} ({self.arch})"
         self.n_builds = 0
         self.max_work_group = 256
+        #: threads of single-work-group kernels (threshold scan, monitors)
+        self.group_size = 1024
         self.compute_units = self.cu_device.get_attribute(
             drv.device_attribute.MULTIPROCESSOR_COUNT)
 
