@@ -64,6 +64,7 @@ from brian2 import set_device, device, prefs
 if {kind!r} == 'cuda_standalone':
     import brian2cuda
     prefs.devices.cuda_standalone.cuda_backend.detect_gpus = False
+    prefs.devices.cuda_standalone.cuda_backend.gpu_id = 0
     prefs.devices.cuda_standalone.cuda_backend.compute_capability = 9.0
     import os
     if os.environ.get('CUDA_PATH'):

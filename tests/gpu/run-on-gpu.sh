@@ -19,6 +19,16 @@ for w in $what; do
     demo)  SPIKEGPU_BACKEND=cuda python3 examples/demo.py "$OUT/raster-cuda.png" || rc=1 ;;
     bench) ANCHOR_THREADS=${ANCHOR_THREADS:-2} python3 benchmarks/step_overhead.py --backends cuda,opencl --anchors \
                --json "$OUT/step_overhead.json" ${BENCH_ARGS:-} || rc=1 ;;
+    profile)  # per-kernel GPU times of the graph-replayed LIF loop
+           if command -v nsys >/dev/null; then
+             nsys profile -q -o "$OUT/lif" --force-overwrite true --cuda-graph-trace=node \
+               python3 benchmarks/step_overhead.py --backends cuda --steps 5000 \
+               --json "$OUT/prof.json" >/dev/null 2>&1
+             nsys stats -q --report cuda_gpu_kern_sum --format csv "$OUT/lif.nsys-rep" \
+               > "$OUT/kernels.csv" 2>/dev/null
+             cut -d, -f1-4,9 "$OUT/kernels.csv" | head -12
+             rm -f "$OUT"/lif.sqlite
+           else echo "nsys not found"; fi ;;
   esac
 done
 exit $rc
