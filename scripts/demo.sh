@@ -5,12 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV="${SPIKEGPU_VENV:-.venv}"
-PYTHON="${PYTHON:-python3}"
-
-if [ ! -x "$VENV/bin/python" ]; then
-    "$PYTHON" -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install -q -e '.[demo]'
-bash scripts/ensure-opencl.sh "$VENV/bin/python"
+source scripts/venv.sh demo
 exec "$VENV/bin/python" examples/demo.py "${1:-raster.png}"

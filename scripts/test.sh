@@ -6,15 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV="${SPIKEGPU_VENV:-.venv}"
-PYTHON="${PYTHON:-python3}"
-
-if [ ! -x "$VENV/bin/python" ]; then
-    "$PYTHON" -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install -q -e '.[test,demo]'
-
-bash scripts/ensure-opencl.sh "$VENV/bin/python"
+source scripts/venv.sh test,demo
 
 # Show the backends and devices found (helps to read a failing run).
 "$VENV/bin/python" -m spikegpu info || true

@@ -5,7 +5,7 @@ from brian2 import (NeuronGroup, PopulationRateMonitor, SpikeMonitor, StateMonit
                     EventMonitor, TimedArray, defaultclock, ms, mV, run, second, Hz,
                     network_operation)
 
-from conftest import assert_same, on_device, own, on_runtime
+from conftest import compare, own
 
 
 def lif(method="exact", N=50):
@@ -24,10 +24,8 @@ def lif(method="exact", N=50):
 
 @pytest.mark.parametrize("method", ["exact", "euler", "rk2", "rk4", "exponential_euler"])
 def test_integrators_threshold_reset_refractory(backend, method):
-    ref = on_runtime(lif, method)
-    got = on_device(backend, lif, method)
+    ref = compare(backend, lif, method)
     assert len(ref["i"]) > 20
-    assert_same(ref, got)
 
 
 def hh_like():
@@ -45,9 +43,7 @@ def hh_like():
 
 
 def test_nonlinear_multiple_variables(backend):
-    ref = on_runtime(hh_like)
-    got = on_device(backend, hh_like)
-    assert_same(ref, got)
+    ref = compare(backend, hh_like)
 
 
 def refractory_condition():
@@ -62,10 +58,8 @@ def refractory_condition():
 
 
 def test_refractory_condition(backend):
-    ref = on_runtime(refractory_condition)
-    got = on_device(backend, refractory_condition)
+    ref = compare(backend, refractory_condition)
     assert len(ref["i"]) > 0
-    assert_same(ref, got)
 
 
 def subgroups_and_run_regularly():
@@ -87,10 +81,8 @@ def subgroups_and_run_regularly():
 
 
 def test_subgroups_run_regularly_monitor_variables(backend):
-    ref = on_runtime(subgroups_and_run_regularly)
-    got = on_device(backend, subgroups_and_run_regularly)
+    ref = compare(backend, subgroups_and_run_regularly)
     assert len(ref["bi"]) > 0
-    assert_same(ref, got)
 
 
 def multiple_runs_and_set_get():
@@ -110,9 +102,7 @@ def multiple_runs_and_set_get():
 
 
 def test_multiple_runs_set_get_between(backend):
-    ref = on_runtime(multiple_runs_and_set_get)
-    got = on_device(backend, multiple_runs_and_set_get)
-    assert_same(ref, got)
+    ref = compare(backend, multiple_runs_and_set_get)
 
 
 def timed_array_and_functions():
@@ -127,9 +117,7 @@ def timed_array_and_functions():
 
 
 def test_timedarray_and_math_functions(backend):
-    ref = on_runtime(timed_array_and_functions)
-    got = on_device(backend, timed_array_and_functions)
-    assert_same(ref, got)
+    ref = compare(backend, timed_array_and_functions)
 
 
 def custom_event():
@@ -143,10 +131,8 @@ def custom_event():
 
 
 def test_event_monitor_custom_event(backend):
-    ref = on_runtime(custom_event)
-    got = on_device(backend, custom_event)
+    ref = compare(backend, custom_event)
     assert len(ref["i"]) == 6
-    assert_same(ref, got)
 
 
 def statemonitor_dt():
@@ -157,10 +143,8 @@ def statemonitor_dt():
 
 
 def test_statemonitor_own_dt(backend):
-    ref = on_runtime(statemonitor_dt)
-    got = on_device(backend, statemonitor_dt)
+    ref = compare(backend, statemonitor_dt)
     assert ref["t"].shape == (10,)
-    assert_same(ref, got)
 
 
 def network_op():
@@ -177,6 +161,4 @@ def network_op():
 
 
 def test_network_operation_reads_and_writes(backend):
-    ref = on_runtime(network_op)
-    got = on_device(backend, network_op)
-    assert_same(ref, got)
+    ref = compare(backend, network_op)
