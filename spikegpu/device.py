@@ -329,10 +329,7 @@ class GPUDevice(Device):
         if program is None:
             names = ", ".join(co.name for co in cos)
             before = be.n_builds
-            options = []
-            if be.name == "opencl" and real_type() == "float":
-                options.append("-cl-single-precision-constant")
-            program = be.build(source, what=f"the kernels of {names}", options=options)
+            program = be.build(source, what=f"the kernels of {names}")
             self.stats["programs_built"] += be.n_builds - before
             self.programs[source] = program
         self._tick_program = program

@@ -39,7 +39,7 @@ def annotate_build_log(source, log, what, limit=12):
     import re
     lines = source.split("\n")
     seen = []
-    for m in re.finditer(r"(?::(\d+):\d+:|\((\d+)\):)\s*(?:error|warning)?", log):
+    for m in re.finditer(r"(?::(\d+):\d+[: ]|\((\d+)\):)", log):
         n = int(m.group(1) or m.group(2))
         if n not in seen and 0 < n <= len(lines):
             seen.append(n)
