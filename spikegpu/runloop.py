@@ -111,13 +111,39 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
     single = len(clocks) == 1
     stopped = False
 
+    def run_network_operation(obj):
+        # host values must be current for Python code, and what it wrote
+        # must reach the device before the next launch
+        for a in written.values():
+            if a.device_valid:
+                a.host_valid = False
+        for c in clocks:
+            for a in clock_arrays[c][:2]:
+                a.host_valid = False
+        obj.run()
+        for a in list(device.arrays.values()):
+            if a.host_valid and not a.device_valid:
+                a.ensure_device(be)
+        build_plan()
+
     def launch_step(cur):
-        for obj, clock, launches in plan:
+        # by index: a network_operation rebuilds `plan` in the middle of a step
+        for k in range(len(plan)):
+            obj, clock, launches = plan[k]
             if clock not in cur:
                 continue
+            if launches is None:
+                run_network_operation(obj)
+                continue
+            if profile:
+                be.synchronize()
+                t0 = time.time()
             for L in launches:
                 launch(L.kernel, L.gs, L.ls, L.args)
             counters["launches"] += len(launches)
+            if profile:
+                be.synchronize()
+                profiling[obj.name] = profiling.get(obj.name, 0.0) + time.time() - t0
         for c in cur:
             launch(tick_kernel, 1, 1, tick_args[c])
         counters["launches"] += len(cur)
@@ -199,38 +225,7 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
                 if monitors.need_check(cur):
                     if monitors.ensure_capacity(cur):
                         build_plan()
-                if profile or any(L is None for _, _, L in plan):
-                    for obj, clock, launches in plan:
-                        if clock not in cur:
-                            continue
-                        if launches is None:
-                            # a network_operation: host values must be current
-                            for a in written.values():
-                                if a.device_valid:
-                                    a.host_valid = False
-                            for c in clocks:
-                                for a in clock_arrays[c][:2]:
-                                    a.host_valid = False
-                            obj.run()
-                            for a in list(device.arrays.values()):
-                                if a.host_valid and not a.device_valid:
-                                    a.ensure_device(be)
-                            build_plan()
-                            continue
-                        if profile:
-                            be.synchronize()
-                            t0 = time.time()
-                        for L in launches:
-                            launch(L.kernel, L.gs, L.ls, L.args)
-                        counters["launches"] += len(launches)
-                        if profile:
-                            be.synchronize()
-                            profiling[obj.name] = profiling.get(obj.name, 0.0) + time.time() - t0
-                    for c in cur:
-                        launch(tick_kernel, 1, 1, tick_args[c])
-                    counters["launches"] += len(cur)
-                else:
-                    launch_step(cur)
+                launch_step(cur)
                 for c in cur:
                     host_ts[c] += 1
                 monitors.advance(cur)
