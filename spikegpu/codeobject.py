@@ -3,8 +3,8 @@ that sizes their launch.  Two classes (CUDA and OpenCL) share everything;
 they differ only in `class_name`, which Brian uses to look up function
 implementations (both inherit the generator's 'spikegpu' ones)."""
 import numpy as np
-from brian2.codegen.codeobject import CodeObject, constant_or_scalar  # noqa: F401
-from brian2.core.variables import ArrayVariable, Constant, DynamicArrayVariable
+from brian2.codegen.codeobject import CodeObject
+from brian2.core.variables import ArrayVariable, Constant
 
 from .generator import GPUCodeGenerator, c_type
 from .templater import GPUTemplater
@@ -71,8 +71,6 @@ class GPUCodeObject(CodeObject):
         self.params = []          # [(pointer name, DeviceArray-owning Variable)]
         self.serial = False
         self.stream_id = 0
-        self.n_elements = None    # callable -> number of loop elements
-        self.writes = set()       # pointer names of arrays kernels may write
         self.kernels = {}         # block -> [(kernel object, policy)]
         self.program = None
         self.extra = {}           # template keywords the launcher needs
@@ -110,10 +108,6 @@ def constant_lines(variables, used_names):
         if isinstance(var, Constant) and name in used_names:
             lines.append(f"const {c_type(var.dtype)} {name} = {literal(var.value)};")
     return lines
-
-
-def is_dynamic(var):
-    return isinstance(var, DynamicArrayVariable)
 
 
 def array_params(variables):

@@ -11,9 +11,7 @@ import os
 import weakref
 
 import numpy as np
-from brian2.codegen.codeobject import CodeObject
 from brian2.codegen.runtime.numpy_rt import NumpyCodeObject
-from brian2.core.functions import Function
 from brian2.core.names import find_name
 from brian2.core.preferences import prefs
 from brian2.core.variables import ArrayVariable, Constant, DynamicArrayVariable
@@ -71,6 +69,7 @@ class GPUDevice(Device):
         self._oneoff_counter = 0
         self._stream_counter = 0
         self.stats = {"programs_built": 0, "kernel_launches": 0}
+        self._namespace_arrays = []                 # function namespaces (TimedArray)
         self.last_run_info = {}
 
     # ------------------------------------------------------------------
@@ -97,13 +96,12 @@ class GPUDevice(Device):
     def backend(self):
         if self._backend is None:
             be = backends.get_backend(self.backend_name, self.device_index)
-            if np.dtype(prefs["core.default_float_dtype"]) == np.float64 or True:
-                # clocks (t, dt) are float64 in Brian2 even in float32 mode
-                if not be.supports_double:
-                    raise backends.BackendError(
-                        f"gpu_standalone: device '{be.device_name}' has no double "
-                        "precision support, which Brian2's clocks (t, dt) and the "
-                        "float64 default need")
+            # clocks (t, dt) are float64 in Brian2 even in float32 mode
+            if not be.supports_double:
+                raise backends.BackendError(
+                    f"gpu_standalone: device '{be.device_name}' has no double "
+                    "precision support, which Brian2's clocks (t, dt) and the "
+                    "float64 default need")
             self._backend = be
             logger.info(f"gpu_standalone uses {be.device_name}")
         return self._backend
@@ -469,7 +467,6 @@ class GPUDevice(Device):
             if b is not None and self._backend is not None:
                 self._backend.free(b)
         self._init_state()
-        self._namespace_arrays = []
         super().__init__()
         self.build_on_run, self.build_options = build_on_run, build_options
 
@@ -483,5 +480,4 @@ class GPUDevice(Device):
 
 
 gpu_standalone_device = GPUDevice()
-gpu_standalone_device._namespace_arrays = []
 all_devices["gpu_standalone"] = gpu_standalone_device

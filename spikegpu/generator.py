@@ -7,7 +7,7 @@ import numpy as np
 from brian2.codegen.generators.base import CodeGenerator
 from brian2.core.functions import Function
 from brian2.core.preferences import prefs
-from brian2.core.variables import ArrayVariable, AuxiliaryVariable, Constant
+from brian2.core.variables import AuxiliaryVariable
 from brian2.utils.stringtools import deindent, stripped_deindented_lines, word_substitute
 
 from .renderer import GPUNodeRenderer

@@ -7,7 +7,6 @@ count (every source neuron spiking every step) and only reads the true count
 from the device when that bound could pass the buffer's capacity; then it
 grows the buffers.  After the run the logical sizes are set from the device
 counters."""
-import numpy as np
 
 #: bytes of spike-monitor buffer the host reserves ahead of the device
 RESERVE_BYTES = 64 * 2**20
@@ -31,7 +30,6 @@ class MonitorBuffers:
         self.device = device
         self.fixed = []      # StateMonitor, PopulationRateMonitor
         self.events = []     # SpikeMonitor, EventMonitor
-        self._check_clocks = set()
 
     # -- before the run -------------------------------------------------------
     def add_fixed(self, codeobj, arrays, counter, steps):
@@ -60,7 +58,6 @@ class MonitorBuffers:
         t.capacity = min(a.capacity for _, a in arrays) if arrays else 0
         codeobj.capacity = t.capacity
         self.events.append(t)
-        self._check_clocks.add(t.clock)
 
     # -- during the run -------------------------------------------------------
     def max_block_steps(self, limit):

@@ -3,7 +3,6 @@ and OpenCL C.  OpenCL C has no overloading or templates, so operators whose
 meaning depends on the operand types (``%``, ``//``, ``**``, ``abs``,
 ``clip``, ``sign``) are resolved here from Brian's type annotation
 (`brian2.parsing.bast.brian_ast`)."""
-import ast
 
 from brian2.parsing.bast import brian_ast
 from brian2.parsing.rendering import CPPNodeRenderer

@@ -6,7 +6,6 @@ import gc
 import sys
 import time
 
-import numpy as np
 from brian2.core.clocks import Clock
 from brian2.core.namespace import get_local_namespace
 from brian2.core.network import Network, TextReport
