@@ -1,10 +1,8 @@
 """Unsupported input gets a clear error naming the object and the feature."""
-import numpy as np
 import pytest
 from brian2 import (Function, NeuronGroup, Synapses, implementation, ms, run,
                     set_device, check_units)
 
-import spikegpu
 from spikegpu import backends
 from spikegpu.backends import KernelBuildError
 from conftest import on_device

@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 from brian2 import (NeuronGroup, PopulationRateMonitor, SpikeMonitor, StateMonitor,
-                    EventMonitor, TimedArray, defaultclock, ms, mV, run, second, Hz,
-                    network_operation)
+                    EventMonitor, TimedArray, ms, run, Hz, network_operation)
 
 from conftest import compare, own
 
@@ -43,7 +42,7 @@ def hh_like():
 
 
 def test_nonlinear_multiple_variables(backend):
-    ref = compare(backend, hh_like)
+    compare(backend, hh_like)
 
 
 def refractory_condition():
@@ -102,7 +101,7 @@ def multiple_runs_and_set_get():
 
 
 def test_multiple_runs_set_get_between(backend):
-    ref = compare(backend, multiple_runs_and_set_get)
+    compare(backend, multiple_runs_and_set_get)
 
 
 def timed_array_and_functions():
@@ -117,7 +116,7 @@ def timed_array_and_functions():
 
 
 def test_timedarray_and_math_functions(backend):
-    ref = compare(backend, timed_array_and_functions)
+    compare(backend, timed_array_and_functions)
 
 
 def custom_event():
@@ -161,4 +160,4 @@ def network_op():
 
 
 def test_network_operation_reads_and_writes(backend):
-    ref = compare(backend, network_op)
+    compare(backend, network_op)

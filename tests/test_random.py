@@ -1,7 +1,7 @@
 """Random numbers on the device: Philox streams, seeds, stochastic equations."""
 import numpy as np
 import pytest
-from brian2 import NeuronGroup, StateMonitor, ms, run, seed, second
+from brian2 import NeuronGroup, ms, run, seed
 
 from conftest import on_device
 from spikegpu import rng_reference

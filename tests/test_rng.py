@@ -155,15 +155,6 @@ def test_log_cos_accuracy():
 
 
 # ------------------------------------------------------------------ OpenCL
-OPENCL_PRELUDE = r"""
-#pragma OPENCL EXTENSION cl_khr_fp64 : enable
-typedef uint uint32_t;
-typedef ulong uint64_t;
-typedef int int32_t;
-typedef long int64_t;
-#define SG_FN static inline
-"""
-
 OPENCL_KERNELS = r"""
 __kernel void draws(__global double *out, const uint k0, const uint k1,
                     const uint step, const uint stream, const uint n)
@@ -200,42 +191,26 @@ __kernel void philox(__global const uint *in, __global uint *out, const uint n)
 
 def _opencl_program(src):
     """Build `src` on the first OpenCL device (PoCL preferred) with fp64
-    that can compile it; skip when there is none."""
+    that can compile kernels; skip when there is none."""
     cl = pytest.importorskip("pyopencl")
-    try:
-        platforms = cl.get_platforms()
-    except Exception:  # no ICD / platform
-        pytest.skip("no OpenCL platform")
-    devices = []
-    for p in platforms:
-        try:
-            devs = p.get_devices()
-        except Exception:
-            continue
-        for d in devs:
-            if "cl_khr_fp64" in d.extensions:
-                pocl = "portable computing language" in p.name.lower()
-                devices.append((not pocl, len(devices), d))
-    if not devices:
-        pytest.skip("no OpenCL device with fp64")
-    devices.sort(key=lambda t: t[:2])  # PoCL first, then enumeration order
-    errors = []
-    for _, _, dev in devices:
-        ctx = cl.Context([dev])
-        try:
-            trivial = cl.Program(ctx, "__kernel void t(__global int *a) { a[0] = 1; }")
-            trivial.build()
-        except Exception as exc:  # broken device (e.g. unusable LLVM target)
-            errors.append(f"{dev.platform.name}/{dev.name}: {str(exc)[-200:]}")
-            continue
-        prg = cl.Program(ctx, src).build()  # a failure here is a real error
-        return cl, ctx, cl.CommandQueue(ctx), prg
-    pytest.skip("no OpenCL device can build kernels: " + "; ".join(errors))
+    from spikegpu.backends import opencl as ocl
+    devices = [d for *_, d in ocl.list_devices() if "cl_khr_fp64" in d.extensions]
+    # PoCL first, then enumeration order
+    devices.sort(key=lambda d: "portable computing language" not in d.platform.name.lower())
+    for dev in devices:
+        if ocl.device_works(dev):
+            ctx = cl.Context([dev])
+            prg = cl.Program(ctx, src).build()  # a failure here is a real error
+            return cl, ctx, cl.CommandQueue(ctx), prg
+    pytest.skip("no OpenCL device with fp64 can build kernels")
 
 
 @pytest.fixture(scope="module")
 def opencl():
-    return _opencl_program(OPENCL_PRELUDE + _rng_source() + OPENCL_KERNELS)
+    # the real program prelude (dialect + rng.c), as the device renders it
+    from spikegpu.templater import render_prelude
+    return _opencl_program(render_prelude("opencl", "double", 256, _rng_source())
+                           + OPENCL_KERNELS)
 
 
 def test_opencl_kat(opencl):
