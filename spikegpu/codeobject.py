@@ -74,6 +74,7 @@ class GPUCodeObject(CodeObject):
         self.kernels = {}         # block -> [(kernel object, policy)]
         self.program = None
         self.extra = {}           # template keywords the launcher needs
+        self.capacity = 0         # rows/events appending kernels may write
 
     def compile_block(self, block):
         return None  # compiled in batches by GPUDevice

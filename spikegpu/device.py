@@ -419,9 +419,6 @@ class GPUDevice(Device):
             return int(a.host.ravel()[0])
         return int(getattr(codeobj.owner, "N", 1))
 
-    def capacity_for(self, codeobj):
-        return getattr(codeobj, "capacity", 0)
-
     def launch_codeobject(self, codeobj, block, oneoff=False, step_buf=None):
         be = self.backend
         if oneoff:
@@ -429,7 +426,7 @@ class GPUDevice(Device):
             self._oneoff_counter += 1
             be.upload(oneoff_buf, np.array([self._oneoff_counter], dtype=np.int64))
             step_buf = oneoff_buf
-        args = self.kernel_args(codeobj, step_buf, self.capacity_for(codeobj))
+        args = self.kernel_args(codeobj, step_buf, codeobj.capacity)
         for kernel, policy in codeobj.kernels.get(block, []):
             gs, ls = self.launch_size(codeobj, policy)
             be.launch(kernel, gs, ls, args)

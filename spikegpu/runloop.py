@@ -18,19 +18,19 @@ from .monitors import prepare_monitors
 
 class Launch:
     """One prepared kernel launch (arguments resolved once)."""
-    __slots__ = ("kernel", "gs", "ls", "args", "codeobj")
+    __slots__ = ("kernel", "gs", "ls", "args")
 
-    def __init__(self, kernel, gs, ls, args, codeobj):
-        self.kernel, self.gs, self.ls, self.args, self.codeobj = kernel, gs, ls, args, codeobj
+    def __init__(self, kernel, gs, ls, args):
+        self.kernel, self.gs, self.ls, self.args = kernel, gs, ls, args
 
 
 def _prepare_launches(device, codeobj, clock_arrays):
     step_buf = clock_arrays[codeobj.owner.clock][0].buf
-    args = device.kernel_args(codeobj, step_buf, device.capacity_for(codeobj))
+    args = device.kernel_args(codeobj, step_buf, codeobj.capacity)
     out = []
     for kernel, policy in codeobj.kernels.get("run", []):
         gs, ls = device.launch_size(codeobj, policy)
-        out.append(Launch(kernel, gs, ls, args, codeobj))
+        out.append(Launch(kernel, gs, ls, args))
     return out
 
 
