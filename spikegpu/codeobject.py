@@ -24,7 +24,13 @@ LAUNCHES = {
     "group_variable_set": {"run": [("run", "elements")]},
     "group_variable_set_conditional": {"run": [("run", "elements")]},
     "spikegenerator": {"run": [("run", "single")]},
+    # creation runs through GPUDevice.connect (host scan between the passes)
+    "synapses_create_generator": {"run": [("count", "elements"), ("fill", "elements")]},
+    "synapses_create_array": {"run": [("fill", "elements")]},
 }
+
+#: templates whose 'run' block the device executes with its own host logic
+CONNECT_TEMPLATES = ("synapses_create_generator", "synapses_create_array")
 
 
 def literal(value, dtype=None):

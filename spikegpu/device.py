@@ -21,7 +21,7 @@ from brian2.utils.logger import get_logger
 
 from . import backends
 from .arrays import DeviceArray
-from .codeobject import (LAUNCHES, CUDACodeObject, OpenCLCodeObject, RenderContext,
+from .codeobject import (CONNECT_TEMPLATES, LAUNCHES, CUDACodeObject, OpenCLCodeObject, RenderContext,
                          array_params, constant_lines, kernel_param_list, literal)
 from .generator import real_type
 
@@ -41,6 +41,21 @@ def rng_source():
         with open(path) as f:
             _RNG_SOURCE = f.read()
     return _RNG_SOURCE
+
+
+def multisynaptic_numbers(pre, post):
+    """For each synapse, how many earlier synapses connect the same pair."""
+    n = len(pre)
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    key = pre.astype(np.int64) * (int(post.max()) + 1) + post
+    order = np.argsort(key, kind="stable")
+    sk = key[order]
+    start = np.r_[0, np.flatnonzero(sk[1:] != sk[:-1]) + 1]
+    run_start = np.repeat(start, np.diff(np.r_[start, n]))
+    out = np.empty(n, dtype=np.int32)
+    out[order] = np.arange(n) - run_start
+    return out
 
 
 class GPUDevice(Device):
@@ -245,13 +260,24 @@ class GPUDevice(Device):
             scalar_code = scalar_code[None]
             vector_code = vector_code[None]
 
-        # function namespaces (e.g. TimedArray values) become kernel arguments
-        for key, value in gen_kwds["function_namespace"]:
+        # function namespaces (e.g. TimedArray values) and scratch arrays of
+        # some templates become kernel arguments
+        extra = [(key, np.asarray(value).ravel()) for key, value in gen_kwds["function_namespace"]]
+        if template_name == "synapses_create_generator":
+            if kw.get("iterator_func") == "sample" and kw.get("iterator_kwds", {}).get(
+                    "sample_size") == "fixed":
+                raise NotImplementedError(
+                    f"spikegpu: '{owner.name}' uses connect() with a fixed-size "
+                    "sample(), which gpu_standalone does not support yet")
+            n_outer = self._scalar_value(variables[kw["outer_index_size"]])
+            extra += [("_sg_counts", np.zeros(n_outer + 1, dtype=np.int64)),
+                      ("_sg_error", np.zeros(2, dtype=np.int32))]
+        for key, value in extra:
             if key not in variables:
                 v = ArrayVariable(name=key, owner=None, size=value.size,
                                   device=self, dtype=value.dtype, read_only=True)
                 self.add_array(v)
-                self.fill_with_array(v, value.ravel())
+                self.fill_with_array(v, value)
                 self._namespace_arrays.append(v)
                 variables = dict(variables)
                 variables[key] = v
@@ -278,7 +304,8 @@ class GPUDevice(Device):
             constants=constant_lines(variables, used), vars=tvars, sizes=sizes,
             variables=variables, kw=kw, scalar_code=scalar_code,
             vector_code=vector_code, serial=generator.scalar_writes,
-            uses_rng=any(f in code_text for f in ("_sg_rand", "_sg_randn", "_sg_poisson_fn")),
+            uses_rng=(any(f in code_text for f in ("_sg_rand", "_sg_randn", "_sg_poisson_fn"))
+                      or kw.get("iterator_func") == "sample"),
             eventspace=generator.get_array_name(evar) if evar is not None else None,
             eventspace_n=(evar.size - 1) if evar is not None else None)
         if ctx.serial:
@@ -343,7 +370,76 @@ class GPUDevice(Device):
 
     def enqueue_codeobject(self, codeobj, block):
         touched = {id(self.arrays[v]) for _, v in codeobj.params if v in self.arrays}
-        self.enqueue(lambda: self.launch_codeobject(codeobj, block, oneoff=True), touched)
+        if codeobj.template_name in CONNECT_TEMPLATES:
+            self.enqueue(lambda: self.connect(codeobj), touched)
+        else:
+            self.enqueue(lambda: self.launch_codeobject(codeobj, block, oneoff=True), touched)
+
+    def _scalar_value(self, var):
+        if isinstance(var, Constant):
+            return var.value
+        a = self.arrays[var]
+        a.ensure_host()
+        return a.host.ravel()[0].item()
+
+    # -- synapse creation -----------------------------------------------------
+    def connect(self, codeobj):
+        """Create synapses on the device: count per outer index, scan on the
+        host, grow the synaptic arrays, fill (or fill directly for arrays)."""
+        be = self.backend
+        owner = codeobj.owner
+        v = codeobj.variables
+        sv = owner.variables
+        for name, size, offset in (("N_incoming", "N_post", "_target_offset"),
+                                   ("N_outgoing", "N_pre", "_source_offset")):
+            n = int(self._scalar_value(v[size])) + int(self._scalar_value(v[offset]))
+            if sv[name].size != n:
+                sv[name].resize(n)
+        old = int(self._scalar_value(sv["N"]))
+        _, step_buf = self._rng_buffers()
+        self._oneoff_counter += 1
+        be.upload(step_buf, np.array([self._oneoff_counter], dtype=np.int64))
+        launches = codeobj.kernels["run"]
+        if codeobj.template_name == "synapses_create_generator":
+            args = self.kernel_args(codeobj, step_buf, 0)
+            gs, ls = self.launch_size(codeobj, "elements")
+            be.launch(launches[0][0], gs, ls, args)
+            counts_a = self.arrays[v["_sg_counts"]]
+            err_a = self.arrays[v["_sg_error"]]
+            for a in (counts_a, err_a):
+                a.mark_device_written()
+                a.ensure_host()
+            if err_a.host[0]:
+                err_a.host = np.zeros(2, dtype=np.int32)
+                err_a.mark_host_written()
+                kw = codeobj.extra
+                raise IndexError(
+                    f"{owner.name}: connect() tried to create a synapse to neuron "
+                    f"{kw['result_index']}={int(err_a.host[1])}, outside the range "
+                    f"0 to {int(self._scalar_value(v[kw['result_index_size']])) - 1}")
+            counts = counts_a.host[:-1]
+            total = int(counts.sum())
+            offsets = np.zeros(len(counts_a.host), dtype=np.int64)
+            offsets[:-1] = old + np.cumsum(counts) - counts
+            owner._resize(old + total)
+            counts_a.host = offsets
+            counts_a.mark_host_written()
+            args = self.kernel_args(codeobj, step_buf, 0)
+            be.launch(launches[1][0], gs, ls, args)
+        else:
+            n = v["sources"].size
+            owner._resize(old + n)
+            args = self.kernel_args(codeobj, step_buf, old)
+            gs, ls = self.launch_size(codeobj, "elements")
+            be.launch(launches[0][0], gs, ls, args)
+        for pname, var in codeobj.params:
+            self.arrays[var].mark_device_written()
+        self.stats["kernel_launches"] += len(launches)
+        msi = codeobj.extra.get("multisynaptic_index")
+        if msi:
+            pre = self.get_value(sv["_synaptic_pre"])
+            post = self.get_value(sv["_synaptic_post"])
+            self.fill_with_array(sv[msi], multisynaptic_numbers(pre, post))
 
     def flush(self):
         """Compile what is pending and execute the queued operations."""
@@ -410,6 +506,10 @@ class GPUDevice(Device):
         v = codeobj.variables
         if codeobj.template_name == "group_variable_set":
             return v["_group_idx"].size
+        if codeobj.template_name == "synapses_create_generator":
+            return self._scalar_value(v[codeobj.extra["outer_index_size"]])
+        if codeobj.template_name == "synapses_create_array":
+            return v["sources"].size
         N = v.get("N")
         if isinstance(N, Constant):
             return int(N.value)
