@@ -24,6 +24,8 @@ LAUNCHES = {
     "group_variable_set": {"run": [("run", "elements")]},
     "group_variable_set_conditional": {"run": [("run", "elements")]},
     "spikegenerator": {"run": [("run", "single")]},
+    "synapses_push_spikes": {"run": [("run", "spike_blocks")]},
+    "synapses": {"run": [("run", "queue"), ("advance", "single")]},
     # creation runs through GPUDevice.connect (host scan between the passes)
     "synapses_create_generator": {"run": [("count", "elements"), ("fill", "elements")]},
     "synapses_create_array": {"run": [("fill", "elements")]},

@@ -282,6 +282,15 @@ class GPUDevice(Device):
                 variables = dict(variables)
                 variables[key] = v
 
+        if template_name in ("synapses_push_spikes", "synapses"):
+            from .synqueue import prepare_queue
+            pathway = owner if template_name == "synapses_push_spikes" else kw["pathway"]
+            queue = (prepare_queue(self, pathway) if template_name == "synapses_push_spikes"
+                     else pathway._sg_queue)
+            variables = dict(variables)
+            variables.update(queue.variables)
+            kw.update(queue.template_kwds())
+
         params = array_params(variables)
         def _flat(block):
             parts = block.values() if isinstance(block, dict) else [block]
@@ -309,7 +318,8 @@ class GPUDevice(Device):
             eventspace=generator.get_array_name(evar) if evar is not None else None,
             eventspace_n=(evar.size - 1) if evar is not None else None)
         if ctx.serial:
-            logger.debug(f"{name}: writes shared variables, runs serially")
+            logger.debug(f"{name}: writes shared or pre/post variables in an "
+                         "order-dependent way, runs serially")
         source = template.render(c=ctx)
         support = "\n".join(gen_kwds["support_code_lines"])
         codeobj = codeobj_class(owner, source, variables, variable_indices,
@@ -490,12 +500,17 @@ class GPUDevice(Device):
     def launch_size(self, codeobj, policy):
         be = self.backend
         wg = be.max_work_group
-        if policy == "single" or (policy in ("elements", "events") and codeobj.serial):
+        if policy == "single" or (policy in ("elements", "events", "queue") and codeobj.serial):
             return 1, 1
         if policy == "group":
             return be.group_size, be.group_size
+        if policy == "spike_blocks":
+            blocks = max(1, min(codeobj.ctx.eventspace_n, 4 * be.compute_units))
+            return blocks * wg, wg
         if policy == "events":
             n = codeobj.ctx.eventspace_n
+        elif policy == "queue":
+            n = codeobj.extra["_sg_cap"]
         else:
             n = self._n_elements(codeobj)
         limit = wg * max(1, be.compute_units) * 8

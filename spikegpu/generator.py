@@ -8,7 +8,8 @@ from brian2.codegen.generators.base import CodeGenerator
 from brian2.core.functions import Function
 from brian2.core.preferences import prefs
 from brian2.core.variables import AuxiliaryVariable
-from brian2.utils.stringtools import deindent, stripped_deindented_lines, word_substitute
+from brian2.utils.stringtools import (deindent, get_identifiers, stripped_deindented_lines,
+                                      word_substitute)
 
 from .renderer import GPUNodeRenderer
 
@@ -35,8 +36,11 @@ class GPUCodeGenerator(CodeGenerator):
 
     def __init__(self, *args, **kwds):
         super().__init__(*args, **kwds)
-        #: statements in the scalar block write to memory (shared variables)
+        #: statements in the scalar block write to memory (shared variables),
+        #: or synaptic code writes pre/post variables in an order-dependent way
         self.scalar_writes = False
+        #: pre/post variables that synaptic code updates with atomic adds
+        self.atomic_vars = set()
         self._temporaries = {}
 
     @staticmethod
@@ -115,9 +119,40 @@ class GPUCodeGenerator(CodeGenerator):
         return [f"{c_type(self.variables[v].dtype)} {v};" for v in sorted(write)
                 if v not in read and v not in indices]
 
+    _ATOMIC = {np.dtype(np.float64): "sg_atomic_add_double",
+               np.dtype(np.float32): "sg_atomic_add_float",
+               np.dtype(np.int32): "sg_atomic_add_int"}
+
+    def _atomic_candidates(self, statements, write):
+        """Pre/post variables that synaptic code only changes by ``+=``/``-=``
+        with right-hand sides that do not read them: several synapses may hit
+        one neuron in a step, so these become atomic adds.  Returns None if
+        another write to a pre/post variable makes the code order-dependent."""
+        shared = {v for v in write if self.variable_indices[v] != "_idx"}
+        used = set()
+        for stmt in statements:
+            used |= get_identifiers(stmt.expr)
+        ok = set()
+        for v in shared:
+            stmts = [st for st in statements if st.var == v]
+            if (all(st.op in ("+=", "-=") for st in stmts) and v not in used
+                    and np.dtype(self.variables[v].dtype) in self._ATOMIC):
+                ok.add(v)
+        return ok if ok == shared else None
+
     def _statement_lines(self, statements, cond_write):
         lines = []
         for stmt in statements:
+            if stmt.var in self.atomic_vars:
+                var = self.variables[stmt.var]
+                sign = "-" if stmt.op == "-=" else ""
+                line = (f"{self._ATOMIC[np.dtype(var.dtype)]}(&{self.get_array_name(var)}"
+                        f"[{self.variable_indices[stmt.var]}], "
+                        f"{sign}({self.translate_expression(stmt.expr)}));")
+                if stmt.var in cond_write:
+                    line = f"if({cond_write[stmt.var]}) {line}"
+                lines.append(line)
+                continue
             line = self.translate_statement(stmt)
             if stmt.var in cond_write:
                 lines.append(f"if({cond_write[stmt.var]})")
@@ -154,6 +189,14 @@ class GPUCodeGenerator(CodeGenerator):
                     ve_read.remove(varname)
             if sc_write:
                 self.scalar_writes = True
+            if self.template_name == "synapses":
+                atomic = self._atomic_candidates(ve_block, ve_write)
+                if atomic is None:
+                    self.scalar_writes = True      # serial, in queue order
+                else:
+                    self.atomic_vars |= atomic
+                    ve_read -= atomic
+                    ve_write -= atomic
             for code, stmts, read, write, idx, cond in (
                     (sc_code, sc_block, sc_read, sc_write, sc_idx, sc_cond),
                     (ve_code, ve_block, ve_read, ve_write, ve_idx, ve_cond)):
