@@ -24,6 +24,7 @@ LAUNCHES = {
     "group_variable_set": {"run": [("run", "elements")]},
     "group_variable_set_conditional": {"run": [("run", "elements")]},
     "spikegenerator": {"run": [("run", "single")]},
+    "summed_variable": {"run": [("zero", "elements"), ("run", "elements")]},
     "synapses_push_spikes": {"run": [("run", "spike_blocks")]},
     "synapses": {"run": [("run", "queue"), ("advance", "single")]},
     # creation runs through GPUDevice.connect (host scan between the passes)
@@ -59,6 +60,9 @@ class RenderContext:
 
     def array(self, var):
         return GPUCodeGenerator.get_array_name(var)
+
+    def ctype(self, var):
+        return c_type(var.dtype)
 
 
 class GPUCodeObject(CodeObject):

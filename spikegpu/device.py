@@ -381,6 +381,9 @@ class GPUDevice(Device):
     def enqueue_codeobject(self, codeobj, block):
         touched = {id(self.arrays[v]) for _, v in codeobj.params if v in self.arrays}
         if codeobj.template_name in CONNECT_TEMPLATES:
+            # creation resizes every per-synapse variable of the owner
+            touched |= {id(self.arrays[v]) for v in codeobj.owner._registered_variables
+                        if v in self.arrays}
             self.enqueue(lambda: self.connect(codeobj), touched)
         else:
             self.enqueue(lambda: self.launch_codeobject(codeobj, block, oneoff=True), touched)
@@ -391,6 +394,21 @@ class GPUDevice(Device):
         a = self.arrays[var]
         a.ensure_host()
         return a.host.ravel()[0].item()
+
+    def check_fits(self, owner, new_synapses, extra_bytes=0):
+        """Raise before allocating if ``new_synapses`` more synapses of
+        ``owner`` (all its per-synapse variables) cannot fit in device memory."""
+        per_synapse = sum(np.dtype(v.dtype).itemsize for v in owner._registered_variables
+                          if not v.scalar)
+        need = new_synapses * per_synapse + extra_bytes
+        free, total = self.backend.memory_info()
+        avail = free if free is not None else total
+        if need > avail:
+            raise MemoryError(
+                f"{owner.name}: {new_synapses} new synapses need about {need} bytes "
+                f"of device memory ({per_synapse} bytes per synapse), but only "
+                f"{avail} bytes are {'free' if free is not None else 'on the device'} "
+                f"on {self.backend.device_name}")
 
     # -- synapse creation -----------------------------------------------------
     def connect(self, codeobj):
@@ -429,6 +447,7 @@ class GPUDevice(Device):
                     f"0 to {int(self._scalar_value(v[kw['result_index_size']])) - 1}")
             counts = counts_a.host[:-1]
             total = int(counts.sum())
+            self.check_fits(owner, total)
             offsets = np.zeros(len(counts_a.host), dtype=np.int64)
             offsets[:-1] = old + np.cumsum(counts) - counts
             owner._resize(old + total)
@@ -438,6 +457,7 @@ class GPUDevice(Device):
             be.launch(launches[1][0], gs, ls, args)
         else:
             n = v["sources"].size
+            self.check_fits(owner, n)
             owner._resize(old + n)
             args = self.kernel_args(codeobj, step_buf, old)
             gs, ls = self.launch_size(codeobj, "elements")

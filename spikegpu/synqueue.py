@@ -54,6 +54,12 @@ def prepare_queue(device, pathway):
     key = (Q, n_syn, rowsyn.tobytes(), rowdelay.tobytes(), start, stop)
     if old is not None and old.key == key:
         return old          # same synapses and delays: keep spikes in flight
+    free, total = device.backend.memory_info()
+    need = 4 * (Q * max(1, n_syn) + 2 * n_syn + n_src + Q + 2)
+    if need > (free if free is not None else total):
+        raise MemoryError(f"{pathway.name}: the spike queue ({Q} delay slots x "
+                          f"{n_syn} synapses) needs about {need} bytes of device memory, "
+                          f"more than {device.backend.device_name} has free")
     q = SynapseQueue(device, rowstart, rowsyn, rowdelay, Q, start, stop)
     pathway._sg_queue = q
     return q

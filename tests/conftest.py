@@ -81,9 +81,9 @@ def assert_same(ref, got, rtol=1e-10, atol=0.0):
             np.testing.assert_allclose(g, r, rtol=rtol, atol=atol, err_msg=k)
 
 
-def compare(backend, fn, *args, rtol=1e-10):
+def compare(backend, fn, *args, rtol=1e-10, atol=0.0):
     """Run ``fn`` on Brian2 runtime and on the device; assert equal results;
     return the reference."""
     ref = on_runtime(fn, *args)
-    assert_same(ref, on_device(backend, fn, *args), rtol=rtol)
+    assert_same(ref, on_device(backend, fn, *args), rtol=rtol, atol=atol)
     return ref

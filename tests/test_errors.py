@@ -81,13 +81,29 @@ def test_device_without_double_precision(monkeypatch, backend):
         on_device(backend, script)
 
 
-def test_synapses_not_supported_yet(backend):
+def test_fixed_size_sample_not_supported_yet(backend):
     def script():
-        G = NeuronGroup(3, "v : 1", threshold="v > 1")
-        S = Synapses(G, G, on_pre="v += 1", name="my_synapses")
-        S.connect(i=0, j=1)
-        run(1 * ms)
+        G = NeuronGroup(10, "v : 1")
+        S = Synapses(G, G, name="my_synapses")
+        S.connect(j="k for k in sample(N_post, size=3)")
+        return S.i[:]
 
     with pytest.raises(NotImplementedError) as exc:
         on_device(backend, script)
-    assert "my_synapses" in str(exc.value)
+    assert "my_synapses" in str(exc.value) and "sample" in str(exc.value)
+
+
+def test_network_too_large_for_device_memory(backend, monkeypatch):
+    be = backends.get_backend(backend)
+    monkeypatch.setattr(type(be), "memory_info", lambda self: (10_000, 10_000))
+
+    def script():
+        G = NeuronGroup(100, "v : 1")
+        S = Synapses(G, G, "w : 1", name="big_synapses")
+        S.connect()
+        return S.i[:]
+
+    with pytest.raises(MemoryError) as exc:
+        on_device(backend, script)
+    msg = str(exc.value)
+    assert "big_synapses" in msg and "10000 new synapses" in msg and "bytes" in msg

@@ -1,0 +1,33 @@
+## Brian2 object: SummedVariableUpdater ('x_post = expr : 1 (summed)',
+## gap junctions).  Zero the target range, then every synapse adds its value
+## with an atomic add (many synapses share a target).
+## USES_VARIABLES { N }
+<%namespace file="common.mako" import="*"/>
+<%
+    target = c.array(c.kw['_target_var'])
+    index = c.array(c.kw['_index_var'])
+    atomic = {'double': 'sg_atomic_add_double', 'float': 'sg_atomic_add_float'}[c.ctype(c.kw['_target_var'])]
+%>
+${signature(c, 'zero')}
+{
+    ${prologue(c)}
+    const int64_t _target_size = ${c.vars[c.kw['_target_size_name']]};
+    for (int64_t _t = SG_GID; _t < _target_size; _t += SG_GSIZE)
+        ${target}[_t + ${c.kw['_target_start']}] = 0;
+}
+
+${signature(c, 'run')}
+{
+    ${prologue(c)}
+    const int64_t _N = ${c.vars['N']};
+    const int64_t _vectorisation_idx = -1;
+    ${rng(c, '0xFFFFFFFFu')}
+    ${code(c.scalar_code)}
+    ${elements(c, '_N')}
+    {
+        const int64_t _vectorisation_idx = _idx;
+        ${rng(c, '_idx')}
+        ${code(c.vector_code)}
+        ${atomic}(&${target}[${index}[_idx]], _synaptic_var);
+    }
+}
