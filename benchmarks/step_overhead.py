@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Microseconds per time step for small networks, where launch overhead
-decides: (a) 1,000 LIF neurons with a SpikeMonitor.  (b) Brunel-Hakim with
-heterogeneous delays needs Synapses (issue #3) and is reported as n/a until
-they land.  Every available spikegpu backend, CUDA graphs on and off; with
+"""Microseconds per time step for small and medium networks, where launch
+overhead decides: (a) 1,000 LIF neurons with a SpikeMonitor, (b) Brunel-Hakim
+with heterogeneous delays at N = 1,000 and 10,000 (~1,000 synapses per
+neuron).  Every available spikegpu backend, CUDA graphs on and off; with
 --anchors also Brian2 cpp_standalone and Brian2CUDA (cuda_standalone) on the
 same model, each in its own process.  Prints a table and writes JSON.
 
@@ -35,12 +35,40 @@ def lif_model(n_steps):
     return M, lambda: net.run(n_steps * 0.1 * ms)
 
 
-def measure_spikegpu(backend, graphs, n_steps):
+def brunel_model(n_steps, N):
+    """Brunel & Hakim 1999 with heterogeneous delays (as Brian2CUDA's
+    BrunelHakimHeterogDelays and ../shared/bench/b2_anchor.py)."""
+    from brian2 import (NeuronGroup, SpikeMonitor, Synapses, Network, ms, mV,
+                        defaultclock, seed)
+    defaultclock.dt = 0.1 * ms
+    seed(4321)
+    Vr, theta, tau, taurefr = 10 * mV, 20 * mV, 20 * ms, 2 * ms
+    muext, sigmaext, J = 27 * mV, 0.33 * mV, 0.1 * mV
+    G = NeuronGroup(N, "dV/dt = (-V + muext + sigmaext*sqrt(tau)*xi)/tau : volt",
+                    threshold="V>theta", reset="V=Vr", refractory=taurefr,
+                    method="euler", name="G",
+                    namespace=dict(muext=muext, sigmaext=sigmaext, tau=tau,
+                                   theta=theta, Vr=Vr))
+    G.V = Vr
+    S = Synapses(G, G, on_pre="V += -J", name="S", namespace=dict(J=J))
+    S.connect(p=min(1.0, 1000.0 / N))
+    S.delay = "4*ms * rand()"
+    M = SpikeMonitor(G, record=False, name="spikecount")
+    net = Network(G, S, M)
+    return M, lambda: net.run(n_steps * 0.1 * ms)
+
+
+MODELS = {"LIF 1000 + SpikeMonitor": lambda steps: lif_model(steps),
+          "Brunel-Hakim N=1000": lambda steps: brunel_model(steps, 1000),
+          "Brunel-Hakim N=10000": lambda steps: brunel_model(steps, 10000)}
+
+
+def measure_spikegpu(backend, graphs, n_steps, model="LIF 1000 + SpikeMonitor"):
     import brian2
     import spikegpu  # noqa: F401
     from brian2 import device, set_device
     set_device("gpu_standalone", backend=backend, graphs=graphs)
-    M, go = lif_model(n_steps)
+    M, go = MODELS[model](n_steps)
     go()                      # compile + warm up (also captures graphs)
     before = int(M.num_spikes)
     t0 = time.perf_counter()
@@ -55,11 +83,11 @@ def measure_spikegpu(backend, graphs, n_steps):
                 device=name)
 
 
-def measure_anchor(kind, n_steps):
+def measure_anchor(kind, n_steps, model="LIF 1000 + SpikeMonitor"):
     code = f"""
 import json, sys, time
 sys.path.insert(0, {HERE!r})
-from step_overhead import lif_model
+from step_overhead import MODELS
 from brian2 import set_device, device, prefs
 if {kind!r} == 'cuda_standalone':
     import brian2cuda
@@ -72,7 +100,7 @@ if {kind!r} == 'cuda_standalone':
 set_device({kind!r}, directory={tempfile.mkdtemp()!r}, build_on_run=False)
 if {kind!r} == 'cpp_standalone':
     prefs.devices.cpp_standalone.openmp_threads = int({os.environ.get('ANCHOR_THREADS', '2')})
-M, go = lif_model({n_steps})
+M, go = MODELS[{model!r}]({n_steps})
 go()
 t0 = time.time()
 device.build(run=True, with_output=False)
@@ -91,25 +119,24 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--backends", default="auto")
     ap.add_argument("--steps", type=int, default=10000)
+    ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--anchors", action="store_true",
                     help="also run cpp_standalone and (if installed) cuda_standalone")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "step_overhead.json"))
     args = ap.parse_args(argv)
     rows = []
-    for backend in args.backends.split(","):
-        for graphs in ([True, False] if backend in ("cuda", "auto") else [False]):
-            try:
-                r = measure_spikegpu(backend, graphs, args.steps)
-            except Exception as exc:  # a backend that is not there
-                r = dict(error=f"{type(exc).__name__}: {exc}"[:300])
-            rows.append(dict(model="LIF 1000 + SpikeMonitor", impl=f"spikegpu/{backend}",
-                             graphs=graphs, **r))
-    if args.anchors:
-        for kind in ("cpp_standalone", "cuda_standalone"):
-            r = measure_anchor(kind, args.steps)
-            rows.append(dict(model="LIF 1000 + SpikeMonitor", impl=kind, graphs=None, **r))
-    rows.append(dict(model="Brunel-Hakim N=1000/10000", impl="spikegpu",
-                     error="n/a: needs Synapses (issue #3)"))
+    for model in args.models.split(","):
+        for backend in args.backends.split(","):
+            for graphs in ([True, False] if backend in ("cuda", "auto") else [False]):
+                try:
+                    r = measure_spikegpu(backend, graphs, args.steps, model)
+                except Exception as exc:  # a backend that is not there
+                    r = dict(error=f"{type(exc).__name__}: {exc}"[:300])
+                rows.append(dict(model=model, impl=f"spikegpu/{backend}", graphs=graphs, **r))
+        if args.anchors:
+            for kind in ("cpp_standalone", "cuda_standalone"):
+                r = measure_anchor(kind, args.steps, model)
+                rows.append(dict(model=model, impl=kind, graphs=None, **r))
     print(f"\n{'model':26} {'implementation':22} {'graphs':7} {'us/step':>9} {'spikes':>8}  device")
     for r in rows:
         us = f"{r['us_per_step']:9.2f}" if "us_per_step" in r else "      n/a"

@@ -2,7 +2,7 @@
 # Run on the lent GPU machine (CI has no GPU).  From the repo root, after the
 # kit is staged (bash ../shared/gpu/stage.sh) and carried as .gpu:
 #   source .gpu/gpu/setup-gpu.sh || exit 1; bash tests/gpu/run-on-gpu.sh [what...]
-# what: info tests demo bench (default: all).  Output files go to $OUT if set.
+# what: info tests demo bench prop profile (default: info tests demo bench).  Output files go to $OUT if set.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -19,6 +19,10 @@ for w in $what; do
     demo)  SPIKEGPU_BACKEND=cuda python3 examples/demo.py "$OUT/raster-cuda.png" || rc=1 ;;
     bench) ANCHOR_THREADS=${ANCHOR_THREADS:-2} python3 benchmarks/step_overhead.py --backends cuda,opencl --anchors \
                --json "$OUT/step_overhead.json" ${BENCH_ARGS:-} || rc=1 ;;
+    prop)  python3 benchmarks/propagation.py --backend cuda --sizes 10000,100000 \
+               --json "$OUT/propagation-cuda.json" || rc=1
+           python3 benchmarks/propagation.py --backend opencl --sizes 10000 \
+               --json "$OUT/propagation-opencl.json" || rc=1 ;;
     profile)  # per-kernel GPU times of the graph-replayed LIF loop
            if command -v nsys >/dev/null; then
              nsys profile -q -o "$OUT/lif" --force-overwrite true --cuda-graph-trace=node \
