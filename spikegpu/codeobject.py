@@ -32,6 +32,17 @@ LAUNCHES = {
     "synapses_create_array": {"run": [("fill", "elements")]},
 }
 
+#: large groups: every work-group compacts its events, one merges them
+THRESHOLD_MULTIBLOCK = {"run": [("blocks", "blocks"), ("merge", "group")],
+                        "after_run": [("after_run", "single")]}
+
+
+def launches(codeobj):
+    if codeobj.template_name == "threshold" and codeobj.extra.get("_sg_multiblock"):
+        return THRESHOLD_MULTIBLOCK
+    return LAUNCHES[codeobj.template_name]
+
+
 #: templates whose 'run' block the device executes with its own host logic
 CONNECT_TEMPLATES = ("synapses_create_generator", "synapses_create_array")
 
@@ -93,7 +104,7 @@ class GPUCodeObject(CodeObject):
 
     def run_block(self, block):
         from brian2.devices.device import get_device
-        if block not in LAUNCHES.get(self.template_name, {}):
+        if block not in launches(self):
             return
         get_device().enqueue_codeobject(self, block)
 

@@ -21,7 +21,7 @@ from brian2.utils.logger import get_logger
 
 from . import backends
 from .arrays import DeviceArray
-from .codeobject import (CONNECT_TEMPLATES, LAUNCHES, CUDACodeObject, OpenCLCodeObject, RenderContext,
+from .codeobject import (CONNECT_TEMPLATES, LAUNCHES, CUDACodeObject, launches, OpenCLCodeObject, RenderContext,
                          array_params, constant_lines, kernel_param_list, literal)
 from .generator import real_type
 
@@ -272,6 +272,13 @@ class GPUDevice(Device):
             n_outer = self._scalar_value(variables[kw["outer_index_size"]])
             extra += [("_sg_counts", np.zeros(n_outer + 1, dtype=np.int64)),
                       ("_sg_error", np.zeros(2, dtype=np.int32))]
+        evar = kw.get("eventspace_variable")
+        if template_name == "threshold" and evar.size - 1 > 4 * self.backend.group_size:
+            bsize = self.backend.max_work_group
+            nblocks = (evar.size - 1 + bsize - 1) // bsize
+            kw.update(_sg_multiblock=True, _sg_nblocks=nblocks, _sg_bsize=bsize)
+            extra += [("_sg_tscratch", np.zeros(nblocks * bsize, dtype=np.int32)),
+                      ("_sg_tcount", np.zeros(nblocks, dtype=np.int32))]
         for key, value in extra:
             if key not in variables:
                 v = ArrayVariable(name=key, owner=None, size=value.size,
@@ -307,7 +314,6 @@ class GPUDevice(Device):
                 sizes[vname] = var.size if not isinstance(var.size, tuple) else var.size[0]
             elif isinstance(var, Constant):
                 tvars[vname] = literal(var.value)
-        evar = kw.get("eventspace_variable")
         ctx = RenderContext(
             kname="KNAME", param_list=kernel_param_list(params),
             constants=constant_lines(variables, used), vars=tvars, sizes=sizes,
@@ -370,9 +376,9 @@ class GPUDevice(Device):
         self._tick_program = program
         for co in cos:
             co.program = program
-            for block, launches in LAUNCHES[co.template_name].items():
+            for block, kernels in launches(co).items():
                 co.kernels[block] = [(program.kernel(f"{co.kernel_name}_{suffix}"), policy)
-                                     for suffix, policy in launches]
+                                     for suffix, policy in kernels]
 
     def enqueue(self, fn, touched=()):
         self.queue.append(fn)
@@ -524,6 +530,9 @@ class GPUDevice(Device):
             return 1, 1
         if policy == "group":
             return be.group_size, be.group_size
+        if policy == "blocks":      # one work-group per block of elements
+            return codeobj.extra["_sg_nblocks"] * codeobj.extra["_sg_bsize"], \
+                codeobj.extra["_sg_bsize"]
         if policy == "spike_blocks":
             blocks = max(1, min(codeobj.ctx.eventspace_n, 4 * be.compute_units))
             return blocks * wg, wg

@@ -47,6 +47,8 @@ class MonitorBuffers:
 
     def add_events(self, codeobj, arrays, counter, per_step):
         be = self.device.backend
+        if not arrays:
+            return      # SpikeMonitor(record=False): only counts, nothing to grow
         counter.ensure_host()
         t = _Tracked(self.device, codeobj, arrays, counter, per_step)
         t.count = int(counter.host.ravel()[0])
@@ -86,7 +88,9 @@ class MonitorBuffers:
             t.bound = t.count
             chunk = max(t.chunk, nsteps)
             if t.count + t.per_step * chunk > t.capacity:
-                new_cap = max(2 * t.capacity, t.count + t.per_step * chunk, 1024)
+                # room for two blocks more, so that buffers (and the graphs
+                # that point at them) change rarely
+                new_cap = max(2 * t.capacity, t.count + 2 * t.per_step * chunk, 1024)
                 for var, a in t.arrays:
                     a.grow(be, new_cap, keep=t.count)
                 t.capacity = new_cap

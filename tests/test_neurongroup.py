@@ -161,3 +161,20 @@ def network_op():
 
 def test_network_operation_reads_and_writes(backend):
     compare(backend, network_op)
+
+
+def large_group():
+    # more neurons than one work-group handles: the multi-block threshold
+    G = NeuronGroup(5000, """dv/dt = (I - v)/(10*ms) : 1 (unless refractory)
+                             I : 1 (constant)""",
+                    threshold="v > 1", reset="v = 0", refractory=1 * ms, method="exact")
+    G.I = "0.9 + 0.4*((i*7919) % 5000)/5000"
+    M = SpikeMonitor(G)
+    R = PopulationRateMonitor(G[1000:3000])
+    run(15 * ms)
+    return own(i=M.i[:], t=M.t[:] / ms, rate=R.rate[:] / Hz, ls=G.lastspike[:] / ms)
+
+
+def test_large_group_threshold(backend):
+    ref = compare(backend, large_group)
+    assert len(ref["i"]) > 100

@@ -1,9 +1,40 @@
 ## Brian2 object: Thresholder (NeuronGroup threshold=..., custom events).
-## One work-group evaluates the condition chunk by chunk and compacts the
-## indices with a prefix sum, so the eventspace holds the events in
-## ascending order (as Brian2 does) and its count at eventspace[N].
+## The eventspace holds this step's events in ascending order (as Brian2
+## does) and their count at eventspace[N].  Small groups: one work-group
+## evaluates the condition chunk by chunk and compacts with a prefix sum.
+## Large groups (c.kw['_sg_multiblock']): every work-group compacts its own
+## elements into a scratch segment ('blocks'), one work-group concatenates
+## the segments in order ('merge').
 ## USES_VARIABLES { N }
 <%namespace file="common.mako" import="*"/>
+<%def name="evaluate(idx)">
+        int32_t _flag = 0;
+        if (${idx} < _N) {
+            const int64_t _idx = ${idx};
+            const int64_t _vectorisation_idx = _idx;
+            ${rng(c, '_idx')}
+            ${code(c.vector_code)}
+            _flag = _cond ? 1 : 0;
+%if c.kw.get('_uses_refractory'):
+            if (_flag) {
+                ${c.vars['not_refractory'].replace('[0]', '')}[_idx] = 0;
+                ${c.vars['lastspike'].replace('[0]', '')}[_idx] = ${c.vars['t']};
+            }
+%endif
+        }
+</%def>
+## inclusive prefix sum of _flag over the work-group, into _sg_scan
+<%def name="block_scan()">
+        _sg_scan[SG_LID] = _flag;
+        SG_BARRIER();
+        for (int _off = 1; _off < SG_LSIZE; _off <<= 1) {
+            const int32_t _v = SG_LID >= _off ? _sg_scan[SG_LID - _off] : 0;
+            SG_BARRIER();
+            _sg_scan[SG_LID] += _v;
+            SG_BARRIER();
+        }
+</%def>
+%if not c.kw.get('_sg_multiblock'):
 ${signature(c, 'run')}
 {
     ${prologue(c)}
@@ -16,35 +47,53 @@ ${signature(c, 'run')}
     ${rng(c, '0xFFFFFFFFu')}
     ${code(c.scalar_code)}
     for (int64_t _chunk = 0; _chunk < _N; _chunk += SG_LSIZE) {
-        const int64_t _idx = _chunk + SG_LID;
-        int32_t _flag = 0;
-        if (_idx < _N) {
-            const int64_t _vectorisation_idx = _idx;
-            ${rng(c, '_idx')}
-            ${code(c.vector_code)}
-            _flag = _cond ? 1 : 0;
-        }
-        _sg_scan[SG_LID] = _flag;
-        SG_BARRIER();
-        for (int _off = 1; _off < SG_LSIZE; _off <<= 1) {
-            const int32_t _v = SG_LID >= _off ? _sg_scan[SG_LID - _off] : 0;
-            SG_BARRIER();
-            _sg_scan[SG_LID] += _v;
-            SG_BARRIER();
-        }
-        if (_flag) {
-            ${c.eventspace}[_sg_base + _sg_scan[SG_LID] - 1] = (int32_t)_idx;
-%if c.kw.get('_uses_refractory'):
-            ${c.vars['not_refractory'].replace('[0]', '')}[_idx] = 0;
-            ${c.vars['lastspike'].replace('[0]', '')}[_idx] = ${c.vars['t']};
-%endif
-        }
+        ${evaluate('_chunk + SG_LID')}
+        ${block_scan()}
+        if (_flag) ${c.eventspace}[_sg_base + _sg_scan[SG_LID] - 1] = (int32_t)(_chunk + SG_LID);
         SG_BARRIER();
         if (SG_LID == SG_LSIZE - 1) _sg_base += _sg_scan[SG_LID];
         SG_BARRIER();
     }
     if (SG_LID == 0) ${c.eventspace}[_N] = _sg_base;
 }
+%else:
+${signature(c, 'blocks')}
+{
+    ${prologue(c)}
+    SG_LOCAL int32_t _sg_scan[SG_WG];
+    const int64_t _N = ${c.eventspace_n};
+    const int64_t _vectorisation_idx = -1;
+    ${rng(c, '0xFFFFFFFFu')}
+    ${code(c.scalar_code)}
+    const int64_t _first = (int64_t)SG_GROUP * SG_LSIZE;
+    ${evaluate('_first + SG_LID')}
+    ${block_scan()}
+    if (_flag) ${c.ptr('_sg_tscratch')}[_first + _sg_scan[SG_LID] - 1] = (int32_t)(_first + SG_LID);
+    if (SG_LID == SG_LSIZE - 1) ${c.ptr('_sg_tcount')}[SG_GROUP] = _sg_scan[SG_LID];
+}
+
+${signature(c, 'merge')}
+{
+    SG_LOCAL int32_t _sg_scan[SG_WG];
+    SG_LOCAL int32_t _sg_base;
+    const int32_t _nblocks = ${c.kw['_sg_nblocks']};
+    const int32_t _bsize = ${c.kw['_sg_bsize']};
+    if (SG_LID == 0) _sg_base = 0;
+    SG_BARRIER();
+    for (int32_t _chunk = 0; _chunk < _nblocks; _chunk += SG_LSIZE) {
+        const int32_t _b = _chunk + SG_LID;
+        const int32_t _flag = _b < _nblocks ? ${c.ptr('_sg_tcount')}[_b] : 0;
+        ${block_scan()}
+        const int32_t _out = _sg_base + _sg_scan[SG_LID] - _flag;
+        for (int32_t _k = 0; _k < _flag; _k++)
+            ${c.eventspace}[_out + _k] = ${c.ptr('_sg_tscratch')}[(int64_t)_b * _bsize + _k];
+        SG_BARRIER();
+        if (SG_LID == SG_LSIZE - 1) _sg_base += _sg_scan[SG_LID];
+        SG_BARRIER();
+    }
+    if (SG_LID == 0) ${c.eventspace}[${c.eventspace_n}] = _sg_base;
+}
+%endif
 
 ${signature(c, 'after_run')}
 {
