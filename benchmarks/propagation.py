@@ -19,7 +19,6 @@ import os
 import platform
 import time
 
-import numpy as np
 
 BYTES_PER_EVENT = 44
 HERE = os.path.dirname(os.path.abspath(__file__))

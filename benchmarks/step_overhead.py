@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def lif_model(n_steps):
-    from brian2 import NeuronGroup, SpikeMonitor, Network, ms, defaultclock, mV, seed
+    from brian2 import NeuronGroup, SpikeMonitor, Network, ms, defaultclock, seed
     defaultclock.dt = 0.1 * ms
     seed(11)
     G = NeuronGroup(1000, """dv/dt = (v0 - v)/(10*ms) : volt (unless refractory)

@@ -21,7 +21,8 @@ from brian2.utils.logger import get_logger
 
 from . import backends
 from .arrays import DeviceArray
-from .codeobject import (CONNECT_TEMPLATES, LAUNCHES, CUDACodeObject, launches, OpenCLCodeObject, RenderContext,
+from .codeobject import (CONNECT_TEMPLATES, LAUNCHES, CUDACodeObject, OpenCLCodeObject,
+                         RenderContext, launches,
                          array_params, constant_lines, kernel_param_list, literal)
 from .generator import real_type
 
@@ -433,23 +434,24 @@ class GPUDevice(Device):
         _, step_buf = self._rng_buffers()
         self._oneoff_counter += 1
         be.upload(step_buf, np.array([self._oneoff_counter], dtype=np.int64))
-        launches = codeobj.kernels["run"]
+        kernels = codeobj.kernels["run"]
         if codeobj.template_name == "synapses_create_generator":
             args = self.kernel_args(codeobj, step_buf, 0)
             gs, ls = self.launch_size(codeobj, "elements")
-            be.launch(launches[0][0], gs, ls, args)
+            be.launch(kernels[0][0], gs, ls, args)
             counts_a = self.arrays[v["_sg_counts"]]
             err_a = self.arrays[v["_sg_error"]]
             for a in (counts_a, err_a):
                 a.mark_device_written()
                 a.ensure_host()
             if err_a.host[0]:
+                bad = int(err_a.host[1])
                 err_a.host = np.zeros(2, dtype=np.int32)
                 err_a.mark_host_written()
                 kw = codeobj.extra
                 raise IndexError(
                     f"{owner.name}: connect() tried to create a synapse to neuron "
-                    f"{kw['result_index']}={int(err_a.host[1])}, outside the range "
+                    f"{kw['result_index']}={bad}, outside the range "
                     f"0 to {int(self._scalar_value(v[kw['result_index_size']])) - 1}")
             counts = counts_a.host[:-1]
             total = int(counts.sum())
@@ -460,17 +462,17 @@ class GPUDevice(Device):
             counts_a.host = offsets
             counts_a.mark_host_written()
             args = self.kernel_args(codeobj, step_buf, 0)
-            be.launch(launches[1][0], gs, ls, args)
+            be.launch(kernels[1][0], gs, ls, args)
         else:
             n = v["sources"].size
             self.check_fits(owner, n)
             owner._resize(old + n)
             args = self.kernel_args(codeobj, step_buf, old)
             gs, ls = self.launch_size(codeobj, "elements")
-            be.launch(launches[0][0], gs, ls, args)
+            be.launch(kernels[0][0], gs, ls, args)
         for pname, var in codeobj.params:
             self.arrays[var].mark_device_written()
-        self.stats["kernel_launches"] += len(launches)
+        self.stats["kernel_launches"] += len(kernels)
         msi = codeobj.extra.get("multisynaptic_index")
         if msi:
             pre = self.get_value(sv["_synaptic_pre"])

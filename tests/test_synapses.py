@@ -174,3 +174,16 @@ def test_order_dependent_effects_run_serially(backend):
         run(5 * ms)
         return own(v=G.v[:])
     compare(backend, one_per_step)
+
+
+def test_connect_out_of_range_raises(backend):
+    def script():
+        G = NeuronGroup(10, "v : 1")
+        S = Synapses(G, G, name="wrong_synapses")
+        S.connect(j="i + 5")
+        return S.i[:]
+
+    with pytest.raises(IndexError) as exc:
+        on_device(backend, script)
+    msg = str(exc.value)
+    assert "wrong_synapses" in msg and "j=1" in msg and "0 to 9" in msg
