@@ -187,3 +187,32 @@ def test_connect_out_of_range_raises(backend):
         on_device(backend, script)
     msg = str(exc.value)
     assert "wrong_synapses" in msg and "j=1" in msg and "0 to 9" in msg
+
+
+def named_pathways_and_stp():
+    inp = SpikeGeneratorGroup(2, [0, 1, 0, 1, 0], [1, 2, 3, 5, 6] * ms)
+    G = NeuronGroup(2, "v : 1\nu : 1")
+    S = Synapses(inp, G, "w : 1", on_pre={"up": "v_post += w", "down": "u_post -= w"},
+                 delay={"up": 1 * ms, "down": 2.5 * ms})
+    S.connect()
+    S.w = "1 + i + 10*j"
+    # Tsodyks-Markram short-term plasticity (Brian2's example), event-driven
+    tau_d, tau_f, U = 5 * ms, 20 * ms, 0.3
+    T = Synapses(inp, G, """dx/dt = (1 - x)/tau_d : 1 (event-driven)
+                           uu : 1""",
+                 on_pre="""uu = U + (uu - U)*exp(-(t - lastupdate)/tau_f)
+                           uu += U*(1 - uu)
+                           v_post += 0.5*uu*x
+                           x -= uu*x""",
+                 namespace=dict(tau_d=tau_d, tau_f=tau_f, U=U))
+    T.connect("i == j")
+    T.x = 1
+    T.uu = U
+    St = StateMonitor(G, ["v", "u"], record=True)
+    run(10 * ms)
+    return own(v=St.v[:], u=St.u[:], x=T.x[:], uu=T.uu[:])
+
+
+def test_named_pathways_and_short_term_plasticity(backend):
+    ref = compare(backend, named_pathways_and_stp)
+    assert ref["u"].min() < 0 and ref["v"].max() > 0
