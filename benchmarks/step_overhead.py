@@ -2,7 +2,8 @@
 """Microseconds per time step for small and medium networks, where launch
 overhead decides: (a) 1,000 LIF neurons with a SpikeMonitor, (b) Brunel-Hakim
 with heterogeneous delays at N = 1,000 and 10,000 (~1,000 synapses per
-neuron).  Every available spikegpu backend, CUDA graphs on and off; with
+neuron).  Every available spikegpu backend, each way of running the step loop
+(fused step kernel, CUDA graphs, plain launches); with
 --anchors also Brian2 cpp_standalone and Brian2CUDA (cuda_standalone) on the
 same model, each in its own process.  Prints a table and writes JSON.
 
@@ -63,11 +64,17 @@ MODELS = {"LIF 1000 + SpikeMonitor": lambda steps: lif_model(steps),
           "Brunel-Hakim N=10000": lambda steps: brunel_model(steps, 10000)}
 
 
-def measure_spikegpu(backend, graphs, n_steps, model="LIF 1000 + SpikeMonitor"):
+#: how spikegpu runs the step loop: one fused kernel per block of steps,
+#: CUDA graphs of the separate kernels, or plain launches from Python
+MODES = {"fused": dict(fuse=True, graphs=False), "graphs": dict(fuse=False, graphs=True),
+         "launches": dict(fuse=False, graphs=False)}
+
+
+def measure_spikegpu(backend, mode, n_steps, model="LIF 1000 + SpikeMonitor"):
     import brian2
     import spikegpu  # noqa: F401
     from brian2 import device, set_device
-    set_device("gpu_standalone", backend=backend, graphs=graphs)
+    set_device("gpu_standalone", backend=backend, **MODES[mode])
     M, go = MODELS[model](n_steps)
     go()                      # compile + warm up (also captures graphs)
     before = int(M.num_spikes)
@@ -77,13 +84,39 @@ def measure_spikegpu(backend, graphs, n_steps, model="LIF 1000 + SpikeMonitor"):
     loop = brian2.get_device()._last_run_time
     spikes = int(M.num_spikes) - before
     name = brian2.get_device().backend.device_name
+    ran = brian2.get_device().last_run_mode
     device.reinit()
     set_device("runtime")
+    if ran != mode:
+        return dict(error=f"asked for {mode}, ran {ran}")
     return dict(us_per_step=1e6 * loop / n_steps, run_wall_s=wall, spikes=spikes,
                 device=name)
 
 
+#: the staged kit's anchor script (Brunel-Hakim as in Brian2CUDA's suite; it
+#: patches Brian2CUDA's makefile for CUDA 13 and finds cuRAND)
+B2_ANCHOR = os.environ.get("B2_ANCHOR", os.path.join(HERE, "..", ".gpu", "bench", "b2_anchor.py"))
+
+
+def measure_b2_anchor(kind, n_steps, n):
+    cmd = [sys.executable, B2_ANCHOR, "--model", "brunel", "--n", str(n),
+           "--device", "cuda" if kind == "cuda_standalone" else "cpp",
+           "--threads", os.environ.get("ANCHOR_THREADS", "2"),
+           "--duration", str(n_steps * 1e-4), "--projdir", tempfile.mkdtemp()]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    for line in p.stdout.splitlines():
+        if line.startswith("RESULT "):
+            r = json.loads(line[7:])
+            if r.get("ok") and r.get("sim_loop_s"):
+                return dict(us_per_step=1e6 * r["sim_loop_s"] / n_steps,
+                            spikes=r.get("spikes"), device=r.get("gpu") or r.get("cpu"))
+            return dict(error=str(r.get("error", r))[-300:])
+    return dict(error=(p.stderr or p.stdout)[-600:])
+
+
 def measure_anchor(kind, n_steps, model="LIF 1000 + SpikeMonitor"):
+    if model.startswith("Brunel-Hakim") and os.path.exists(B2_ANCHOR):
+        return measure_b2_anchor(kind, n_steps, int(model.split("N=")[1]))
     code = f"""
 import json, sys, time
 sys.path.insert(0, {HERE!r})
@@ -127,20 +160,22 @@ def main(argv=None):
     rows = []
     for model in args.models.split(","):
         for backend in args.backends.split(","):
-            for graphs in ([True, False] if backend in ("cuda", "auto") else [False]):
+            modes = ["fused", "graphs", "launches"] if backend in ("cuda", "auto") \
+                else ["fused", "launches"]
+            for mode in modes:
                 try:
-                    r = measure_spikegpu(backend, graphs, args.steps, model)
+                    r = measure_spikegpu(backend, mode, args.steps, model)
                 except Exception as exc:  # a backend that is not there
                     r = dict(error=f"{type(exc).__name__}: {exc}"[:300])
-                rows.append(dict(model=model, impl=f"spikegpu/{backend}", graphs=graphs, **r))
+                rows.append(dict(model=model, impl=f"spikegpu/{backend}", mode=mode, **r))
         if args.anchors:
             for kind in ("cpp_standalone", "cuda_standalone"):
                 r = measure_anchor(kind, args.steps, model)
-                rows.append(dict(model=model, impl=kind, graphs=None, **r))
-    print(f"\n{'model':26} {'implementation':22} {'graphs':7} {'us/step':>9} {'spikes':>8}  device")
+                rows.append(dict(model=model, impl=kind, mode="", **r))
+    print(f"\n{'model':26} {'implementation':22} {'mode':9} {'us/step':>9} {'spikes':>8}  device")
     for r in rows:
         us = f"{r['us_per_step']:9.2f}" if "us_per_step" in r else "      n/a"
-        print(f"{r['model']:26} {r['impl']:22} {str(r.get('graphs', '')):7} {us} "
+        print(f"{r['model']:26} {r['impl']:22} {r['mode']:9} {us} "
               f"{r.get('spikes', ''):>8}  {r.get('device', r.get('error', ''))}")
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:

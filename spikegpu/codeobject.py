@@ -117,6 +117,25 @@ class OpenCLCodeObject(GPUCodeObject):
     class_name = "spikegpu_opencl"
 
 
+BODY_SCALARS = ["_sg_seed", "_sg_step", "_sg_stream", "_sg_capacity"]
+
+
+def kernel_entry_points(codeobj):
+    """The kernels around a code object's body functions (templates write
+    ``KNAME_<suffix>_body``; see common.mako's ``signature``)."""
+    params = kernel_param_list(codeobj.params)
+    names = ", ".join([p for p, _ in codeobj.params] + BODY_SCALARS)
+    out = []
+    for kernels in launches(codeobj).values():
+        for suffix, _ in kernels:
+            loc = codeobj.ctx.locals.get(suffix, [])
+            decls = " ".join(f"SG_LOCAL_DECL({t}, {n}, {size})" for t, n, size in loc)
+            largs = "".join(f" SG_LOCAL_ARG({n})" for _, n, _ in loc)
+            out.append(f"SG_KERNEL KNAME_{suffix}({params}) {{ {decls} "
+                       f"KNAME_{suffix}_body({names}{largs}); }}")
+    return "\n".join(out)
+
+
 def kernel_param_list(params):
     """The fixed kernel argument list: arrays, then RNG key/step/stream and
     the buffer capacity that appending kernels respect."""

@@ -23,7 +23,8 @@ from . import backends
 from .arrays import DeviceArray
 from .codeobject import (CONNECT_TEMPLATES, LAUNCHES, CUDACodeObject, OpenCLCodeObject,
                          RenderContext, launches,
-                         array_params, constant_lines, kernel_param_list, literal)
+                         array_params, constant_lines, kernel_entry_points,
+                         kernel_param_list, literal)
 from .generator import real_type
 
 logger = get_logger("spikegpu.device")
@@ -69,8 +70,13 @@ class GPUDevice(Device):
         self._backend = None
         #: replay the step loop as CUDA graphs where possible (off: debugging)
         self.use_graphs = os.environ.get("SPIKEGPU_GRAPHS", "1") != "0"
-        #: time steps captured in one graph
+        #: time steps captured in one graph (or run by one fused step kernel)
         self.graph_block_steps = 1000
+        #: run whole steps in one kernel (stepkernel.py): 'auto' (small
+        #: networks), True (whenever possible) or False
+        self.fuse = {"0": False, "1": True}.get(os.environ.get("SPIKEGPU_FUSE", ""), "auto")
+        self.fuse_max_neurons = 4096
+        self.fuse_max_synapses = 2 ** 21
         self._init_state()
 
     def _init_state(self):
@@ -79,6 +85,7 @@ class GPUDevice(Device):
         self.queue = []                             # callables, in order
         self.queue_touched = set()                  # DeviceArray ids the queue uses
         self.programs = {}                          # source -> program
+        self._compiled = weakref.WeakValueDictionary()  # name -> code object
         self.seed_value = None
         self._seed_buf = None
         self._oneoff_buf = None
@@ -96,6 +103,11 @@ class GPUDevice(Device):
         device_index = kwargs.pop("device", None)
         if "graphs" in kwargs:
             self.use_graphs = bool(kwargs.pop("graphs"))
+        if "fuse" in kwargs:
+            fuse = kwargs.pop("fuse")
+            if fuse not in ("auto", True, False):
+                raise ValueError("gpu_standalone: fuse must be 'auto', True or False")
+            self.fuse = fuse
         if backend is not None:
             if backend not in ("auto", "cuda", "opencl"):
                 raise ValueError(f"gpu_standalone: unknown backend {backend!r}; "
@@ -318,7 +330,7 @@ class GPUDevice(Device):
         ctx = RenderContext(
             kname="KNAME", param_list=kernel_param_list(params),
             constants=constant_lines(variables, used), vars=tvars, sizes=sizes,
-            variables=variables, kw=kw, scalar_code=scalar_code,
+            variables=variables, kw=kw, scalar_code=scalar_code, locals=template.locals,
             vector_code=vector_code, serial=generator.scalar_writes,
             uses_rng=(any(f in code_text for f in ("_sg_rand", "_sg_randn", "_sg_poisson_fn"))
                       or kw.get("iterator_func") == "sample"),
@@ -339,6 +351,7 @@ class GPUDevice(Device):
         codeobj.serial = ctx.serial
         codeobj.extra = kw
         codeobj.ctx = ctx
+        codeobj.kernel_source = source + "\n" + kernel_entry_points(codeobj)
         self._stream_counter += 1
         codeobj.stream_id = self._stream_counter
         self.pending_compile.append(codeobj)
@@ -361,7 +374,8 @@ class GPUDevice(Device):
             text = co.hashdefines + "\n" + co.kernel_source
             h = hashlib.sha1(text.encode()).hexdigest()[:16]
             co.kernel_name = f"k{h}"
-            kernels.append(text.replace("KNAME", co.kernel_name))
+            co.kernel_text = text.replace("KNAME", co.kernel_name)
+            kernels.append(co.kernel_text)
             if co.support_code.strip() and co.support_code not in supports:
                 supports.append(co.support_code)
         prelude = render_prelude(be.dialect(), real_type(), be.group_size, rng_source())
@@ -376,10 +390,15 @@ class GPUDevice(Device):
             self.programs[source] = program
         self._tick_program = program
         for co in cos:
+            self._compiled[co.name] = co
             co.program = program
             for block, kernels in launches(co).items():
                 co.kernels[block] = [(program.kernel(f"{co.kernel_name}_{suffix}"), policy)
                                      for suffix, policy in kernels]
+
+    def _all_codeobjects(self):
+        """The compiled code objects still alive (for tools and profiling)."""
+        return list(self._compiled.values())
 
     def enqueue(self, fn, touched=()):
         self.queue.append(fn)

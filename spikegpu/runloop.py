@@ -164,18 +164,28 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
         return (device._maximum_run_time is not None and
                 time.time() - start_time > float(device._maximum_run_time))
 
-    use_graphs = (single and getattr(be, "supports_graphs", False) and not profile
-                  and device.use_graphs
-                  and not any(launches is None for _, _, launches in plan))
+    no_python = not any(launches is None for _, _, launches in plan)
+    step_kernel = None
+    if single and no_python and not profile:
+        from .stepkernel import plan as plan_step_kernel
+        step_kernel = plan_step_kernel(device, active, clocks[0], clock_arrays[clocks[0]])
+        if step_kernel is not None:
+            step_kernel.build()
+    use_graphs = (step_kernel is None and single and getattr(be, "supports_graphs", False)
+                  and not profile and device.use_graphs and no_python)
+    device.last_run_mode = ("fused" if step_kernel is not None else
+                            "graphs" if use_graphs else "launches")
     Network._globally_running = True
     net._stopped = False
     try:
-        if use_graphs:
-            # the step is a fixed launch sequence: capture blocks of steps as
-            # CUDA graphs and replay them (captured again if a buffer moves)
+        if step_kernel is not None or use_graphs:
+            # the step is a fixed launch sequence: run blocks of steps in one
+            # fused kernel, or capture them as CUDA graphs and replay them
+            # (captured again if a buffer moves)
             c0 = clocks[0]
             cur = (c0,)
             graphs = {}
+            step_args = None
             block = monitors.max_block_steps(device.graph_block_steps)
             while host_ts[c0] < c0._i_end:
                 n = min(block, c0._i_end - host_ts[c0])
@@ -183,19 +193,26 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
                 if monitors.need_check(cur, n) and monitors.ensure_capacity(cur, n):
                     build_plan()
                     graphs.clear()
-                g = graphs.get(n)
-                if g is None:
-                    be.begin_capture()
-                    try:
-                        for _ in range(n):
-                            launch_step(cur)
-                    finally:
-                        g = be.end_capture()
-                    graphs[n] = g
-                    device.stats["graphs_captured"] = device.stats.get("graphs_captured", 0) + 1
+                    step_args = None
+                if step_kernel is not None:
+                    if step_args is None:
+                        step_args = step_kernel.args()
+                    step_kernel.launch(step_args, n)
+                    counters["launches"] += 1
                 else:
-                    counters["launches"] += n * (sum(len(L) for _, _, L in plan) + 1)
-                be.launch_graph(g)
+                    g = graphs.get(n)
+                    if g is None:
+                        be.begin_capture()
+                        try:
+                            for _ in range(n):
+                                launch_step(cur)
+                        finally:
+                            g = be.end_capture()
+                        graphs[n] = g
+                        device.stats["graphs_captured"] = device.stats.get("graphs_captured", 0) + 1
+                    else:
+                        counters["launches"] += n * (sum(len(L) for _, _, L in plan) + 1)
+                    be.launch_graph(g)
                 host_ts[c0] += n
                 monitors.advance(cur, n)
                 net.t_ = host_ts[c0] * host_dt[c0]

@@ -36,6 +36,10 @@ class GPUTemplate:
         self.iterate_all = block("ITERATE_ALL")
         self.writes_read_only = block("WRITES_TO_READ_ONLY_VARIABLES")
         self.allows_scalar_write = "ALLOWS_SCALAR_WRITE" in src
+        #: block -> [(type, name, size)] of work-group memory ('## LOCAL' lines)
+        self.locals = {}
+        for blk, t, n, size in re.findall(r"^## LOCAL (\w+): (\w+) (\w+)\[(\w+)\]", src, re.M):
+            self.locals.setdefault(blk, []).append((t, n, size))
 
     def render(self, **kwds):
         return self.template.render(**kwds)
@@ -45,6 +49,7 @@ class UnsupportedTemplate:
     variables = iterate_all = writes_read_only = frozenset()
     allows_scalar_write = False
     template_source = ""
+    locals = {}
 
     def __init__(self, name):
         self.name = name

@@ -24,7 +24,8 @@ def model(steps):
 
 def test_graphs_on_off_identical(backend):
     def with_graphs(flag):
-        brian2.set_device("gpu_standalone", backend=backend, graphs=flag)
+        # fuse=False: this small network would otherwise run as one fused kernel
+        brian2.set_device("gpu_standalone", backend=backend, graphs=flag, fuse=False)
         return on_device(backend, model, 2345)
 
     on = with_graphs(True)

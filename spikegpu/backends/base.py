@@ -86,6 +86,10 @@ class Backend:
     def synchronize(self):
         raise NotImplementedError
 
+    def kernel_max_group(self, kernel):
+        """The largest work-group this compiled kernel can be launched with."""
+        return self.group_size
+
     #: can record a sequence of launches once and replay it (CUDA graphs)
     supports_graphs = False
 

@@ -130,6 +130,9 @@ class CUDABackend(Backend):
     def synchronize(self):
         self.stream.synchronize()
 
+    def kernel_max_group(self, kernel):
+        return kernel.get_attribute(self.drv.function_attribute.MAX_THREADS_PER_BLOCK)
+
     # -- CUDA graphs (see cudagraph.py) ---------------------------------------
     supports_graphs = True
 

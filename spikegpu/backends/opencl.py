@@ -195,5 +195,9 @@ class OpenCLBackend(Backend):
     def synchronize(self):
         self.queue.finish()
 
+    def kernel_max_group(self, kernel):
+        return kernel.get_work_group_info(self.cl.kernel_work_group_info.WORK_GROUP_SIZE,
+                                          self.device)
+
     def dialect(self):
         return "opencl"

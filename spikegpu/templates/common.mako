@@ -1,6 +1,14 @@
 ## Shared pieces of every kernel.  ``c`` is the code object's render context
 ## (see spikegpu/codeobject.py): c.kname, c.params, c.constants, c.vars, ...
-<%def name="signature(c, block)">SG_KERNEL ${c.kname}_${block}(${c.param_list})</%def>
+## A kernel is written as a body function; spikegpu/kernels.py adds the
+## kernel that calls it, and the fused step kernel calls several bodies.
+<%def name="signature(c, block)">SG_FN void ${c.kname}_${block}_body(${c.param_list}${''.join(' SG_LOCAL_PARAM(%s, %s)' % (t, n) for t, n, _ in c.locals.get(block, []))})</%def>
+## work-group memory a body declares with '## LOCAL <block>: <type> <name>[<n>]'
+<%def name="shared(c, block)">
+%for t, n, size in c.locals.get(block, []):
+    SG_SHARED(${t}, ${n}, ${size});
+%endfor
+</%def>
 <%def name="prologue(c)">
 %for line in c.constants:
     ${line}

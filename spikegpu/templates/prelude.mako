@@ -18,6 +18,13 @@ typedef long int64_t;  typedef ulong uint64_t;
 #define SG_GROUP ((int)get_group_id(0))
 #define SG_NGROUPS ((int)get_num_groups(0))
 #define SG_BARRIER() barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE)
+## work-group memory: CUDA declares it inside a kernel body (SG_SHARED);
+## OpenCL only at kernel scope, so bodies receive it as pointers
+#define SG_SHARED(T, name, n)
+#define SG_LOCAL_PARAM(T, name) , __local T *name
+#define SG_LOCAL_DECL(T, name, n) __local T name[n];
+#define SG_LOCAL_ARG(name) , name
+#define SG_STEP_KERNEL __kernel void
 #define SG_AS_LONG(x) as_long(x)
 #define SG_AS_DOUBLE(x) as_double(x)
 #define SG_AS_INT(x) as_int(x)
@@ -53,6 +60,11 @@ SG_FN float sg_atomic_add_float(SG_GLOBAL float *p, float v) {
 #define SG_GROUP ((int)blockIdx.x)
 #define SG_NGROUPS ((int)gridDim.x)
 #define SG_BARRIER() __syncthreads()
+#define SG_SHARED(T, name, n) __shared__ T name[n]
+#define SG_LOCAL_PARAM(T, name)
+#define SG_LOCAL_DECL(T, name, n)
+#define SG_LOCAL_ARG(name)
+#define SG_STEP_KERNEL extern "C" __global__ void __launch_bounds__(SG_WG)
 #define SG_AS_LONG(x) __double_as_longlong(x)
 #define SG_AS_DOUBLE(x) __longlong_as_double(x)
 #define SG_AS_INT(x) __float_as_int(x)

@@ -2,12 +2,13 @@
 ## the events of this step that fall into the source range; the host keeps
 ## the buffers large enough (see spikegpu/monitors.py).
 ## USES_VARIABLES { N, _clock_t, count, _source_start, _source_stop }
+## LOCAL run: int32_t _sg_range[2]
 ## WRITES_TO_READ_ONLY_VARIABLES { N, count }
 <%namespace file="common.mako" import="*"/>
 ${signature(c, 'run')}
 {
     ${prologue(c)}
-    SG_LOCAL int32_t _sg_range[2];
+    ${shared(c, 'run')}
     const int32_t _num_events = ${c.eventspace}[${c.eventspace_n}];
     const int32_t _base = ${c.vars['N']};
     if (SG_LID == 0) {
@@ -21,6 +22,8 @@ ${signature(c, 'run')}
     }
     SG_BARRIER();
     const int32_t _start = _sg_range[0], _stop = _sg_range[1];
+    ## every thread has read the count (before the barrier above)
+    if (SG_LID == 0) ${c.vars['N']} = _base + (_stop - _start);
     const int64_t _vectorisation_idx = -1;
     ${rng(c, '0xFFFFFFFFu')}
     ${code(c.scalar_code)}
@@ -37,6 +40,4 @@ ${signature(c, 'run')}
         }
         ${c.ptr('count')}[_idx - ${c.vars['_source_start']}] += 1;
     }
-    SG_BARRIER();
-    if (SG_LID == 0) ${c.vars['N']} = _base + (_stop - _start);
 }

@@ -6,6 +6,11 @@
 ## elements into a scratch segment ('blocks'), one work-group concatenates
 ## the segments in order ('merge').
 ## USES_VARIABLES { N }
+## LOCAL run: int32_t _sg_scan[SG_WG]
+## LOCAL run: int32_t _sg_base[1]
+## LOCAL blocks: int32_t _sg_scan[SG_WG]
+## LOCAL merge: int32_t _sg_scan[SG_WG]
+## LOCAL merge: int32_t _sg_base[1]
 <%namespace file="common.mako" import="*"/>
 <%def name="evaluate(idx)">
         int32_t _flag = 0;
@@ -38,10 +43,9 @@
 ${signature(c, 'run')}
 {
     ${prologue(c)}
-    SG_LOCAL int32_t _sg_scan[SG_WG];
-    SG_LOCAL int32_t _sg_base;
+    ${shared(c, 'run')}
     const int64_t _N = ${c.eventspace_n};
-    if (SG_LID == 0) _sg_base = 0;
+    if (SG_LID == 0) _sg_base[0] = 0;
     SG_BARRIER();
     const int64_t _vectorisation_idx = -1;
     ${rng(c, '0xFFFFFFFFu')}
@@ -49,18 +53,18 @@ ${signature(c, 'run')}
     for (int64_t _chunk = 0; _chunk < _N; _chunk += SG_LSIZE) {
         ${evaluate('_chunk + SG_LID')}
         ${block_scan()}
-        if (_flag) ${c.eventspace}[_sg_base + _sg_scan[SG_LID] - 1] = (int32_t)(_chunk + SG_LID);
+        if (_flag) ${c.eventspace}[_sg_base[0] + _sg_scan[SG_LID] - 1] = (int32_t)(_chunk + SG_LID);
         SG_BARRIER();
-        if (SG_LID == SG_LSIZE - 1) _sg_base += _sg_scan[SG_LID];
+        if (SG_LID == SG_LSIZE - 1) _sg_base[0] += _sg_scan[SG_LID];
         SG_BARRIER();
     }
-    if (SG_LID == 0) ${c.eventspace}[_N] = _sg_base;
+    if (SG_LID == 0) ${c.eventspace}[_N] = _sg_base[0];
 }
 %else:
 ${signature(c, 'blocks')}
 {
     ${prologue(c)}
-    SG_LOCAL int32_t _sg_scan[SG_WG];
+    ${shared(c, 'blocks')}
     const int64_t _N = ${c.eventspace_n};
     const int64_t _vectorisation_idx = -1;
     ${rng(c, '0xFFFFFFFFu')}
@@ -74,24 +78,23 @@ ${signature(c, 'blocks')}
 
 ${signature(c, 'merge')}
 {
-    SG_LOCAL int32_t _sg_scan[SG_WG];
-    SG_LOCAL int32_t _sg_base;
+    ${shared(c, 'merge')}
     const int32_t _nblocks = ${c.kw['_sg_nblocks']};
     const int32_t _bsize = ${c.kw['_sg_bsize']};
-    if (SG_LID == 0) _sg_base = 0;
+    if (SG_LID == 0) _sg_base[0] = 0;
     SG_BARRIER();
     for (int32_t _chunk = 0; _chunk < _nblocks; _chunk += SG_LSIZE) {
         const int32_t _b = _chunk + SG_LID;
         const int32_t _flag = _b < _nblocks ? ${c.ptr('_sg_tcount')}[_b] : 0;
         ${block_scan()}
-        const int32_t _out = _sg_base + _sg_scan[SG_LID] - _flag;
+        const int32_t _out = _sg_base[0] + _sg_scan[SG_LID] - _flag;
         for (int32_t _k = 0; _k < _flag; _k++)
             ${c.eventspace}[_out + _k] = ${c.ptr('_sg_tscratch')}[(int64_t)_b * _bsize + _k];
         SG_BARRIER();
-        if (SG_LID == SG_LSIZE - 1) _sg_base += _sg_scan[SG_LID];
+        if (SG_LID == SG_LSIZE - 1) _sg_base[0] += _sg_scan[SG_LID];
         SG_BARRIER();
     }
-    if (SG_LID == 0) ${c.eventspace}[${c.eventspace_n}] = _sg_base;
+    if (SG_LID == 0) ${c.eventspace}[${c.eventspace_n}] = _sg_base[0];
 }
 %endif
 

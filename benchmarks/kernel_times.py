@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""GPU time per kernel of a step, measured with CUDA events (the GPU machine
+has no nsys/ncu).  Runs a model of step_overhead.py with plain launches
+(no graphs, no fusion), brackets every launch of the timed run with a pair
+of events, and prints the mean GPU microseconds per step of each kernel,
+then the fused step kernel's time per step for comparison.  Event pairs add
+~1-2 us of their own per launch, so the numbers are upper bounds.
+
+    python benchmarks/kernel_times.py [--model "Brunel-Hakim N=1000"] [--steps 2000]
+"""
+import argparse
+import json
+import os
+import sys
+from collections import defaultdict
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def kernel_names(device):
+    from spikegpu.codeobject import launches
+    names = {id(device._tick_program.kernel("_sg_tick")): "clock tick"}
+    for co in device._all_codeobjects():
+        for block, kernels in co.kernels.items():
+            for (kernel, _), (suffix, _) in zip(kernels, launches(co)[block]):
+                names[id(kernel)] = f"{co.name}:{suffix}"
+    return names
+
+
+def per_kernel(model, steps):
+    import brian2
+    import spikegpu  # noqa: F401
+    from step_overhead import MODELS
+    import pycuda.driver as drv
+    brian2.set_device("gpu_standalone", backend="cuda", fuse=False, graphs=False)
+    M, go = MODELS[model](steps)
+    go()
+    dev = brian2.get_device()
+    be = dev.backend
+    names = kernel_names(dev)
+    events = []
+    plain = be.launch
+
+    def timed(kernel, gs, ls, args):
+        a, b = drv.Event(), drv.Event()
+        a.record(be.stream)
+        plain(kernel, gs, ls, args)
+        b.record(be.stream)
+        events.append((names.get(id(kernel), "?"), a, b))
+
+    be.launch = timed
+    go()
+    be.synchronize()
+    be.launch = plain
+    totals = defaultdict(float)
+    for name, a, b in events:
+        totals[name] += b.time_since(a) * 1e3 / steps     # us per step
+    brian2.device.reinit()
+    brian2.set_device("runtime")
+    return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
+def fused_time(model, steps):
+    import brian2
+    from step_overhead import MODELS
+    import pycuda.driver as drv
+    brian2.set_device("gpu_standalone", backend="cuda", fuse=True)
+    M, go = MODELS[model](steps)
+    go()
+    be = brian2.get_device().backend
+    a, b = drv.Event(), drv.Event()
+    a.record(be.stream)
+    go()
+    b.record(be.stream)
+    b.synchronize()
+    us = b.time_since(a) * 1e3 / steps
+    brian2.device.reinit()
+    brian2.set_device("runtime")
+    return us
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="LIF 1000 + SpikeMonitor,Brunel-Hakim N=1000")
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--json", default=os.path.join(HERE, "results", "kernel_times.json"))
+    args = ap.parse_args()
+    out = {}
+    for model in args.models.split(","):
+        t = per_kernel(model, args.steps)
+        f = fused_time(model, args.steps)
+        out[model] = dict(kernels_us_per_step=t, separate_sum=sum(t.values()),
+                          fused_us_per_step=f)
+        print(f"\n{model}: GPU us per step, separate kernels (CUDA events)")
+        for name, us in t.items():
+            print(f"  {us:8.2f}  {name}")
+        print(f"  {sum(t.values()):8.2f}  sum\n  {f:8.2f}  fused step kernel (whole step)")
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as fh:
+        json.dump(out, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""The fused step kernel: a whole time step of a small network in one kernel.
+
+For small networks a step costs what its launches cost (~1-3 us each even
+inside a CUDA graph, ~9 us from Python), not what its arithmetic costs.  When
+every code object of the step can run in one work-group, one kernel runs
+``nsteps`` steps: each step calls the body functions of the step's kernels in
+schedule order (the same bodies the separate kernels call, see
+``codeobject.kernel_entry_points``), separated by work-group barriers, then
+ticks the clock.  Results are bitwise those of the separate kernels: the same
+code, the same random streams (keyed by the clock's timestep on the device).
+
+``plan()`` decides whether a run can use it; `runloop.py` launches it once per
+block of steps (the blocks that monitors' buffers are sized for).
+"""
+import hashlib
+
+from .codeobject import launches
+from .generator import c_type
+
+#: launch policies whose kernels are correct with a single work-group (all
+#: loop with grid- or group-strides; 'blocks' needs one group per block)
+SINGLE_GROUP_POLICIES = {"elements", "events", "group", "single", "queue", "spike_blocks"}
+
+
+class StepKernel:
+    def __init__(self, device, sections, clock_arrays, name, source):
+        self.device = device
+        self.sections = sections          # [(codeobj, suffix)] in step order
+        self.codeobjs = _unique(co for co, _ in sections)
+        self.clock_arrays = clock_arrays  # timestep, t, dt DeviceArrays
+        self.name, self.source = name, source
+        self.kernel = None
+        self.local_size = None
+
+    def build(self):
+        dev = self.device
+        be = dev.backend
+        program = dev.programs.get(self.source)
+        if program is None:
+            before = be.n_builds
+            program = be.build(self.source, what="the fused step kernel of "
+                               + ", ".join(co.name for co in self.codeobjs))
+            dev.stats["programs_built"] += be.n_builds - before
+            dev.programs[self.source] = program
+        self.kernel = program.kernel(self.name)
+        self.local_size = min(be.group_size, be.kernel_max_group(self.kernel))
+
+    def args(self):
+        """Arguments for the current buffers (they move when monitors grow)."""
+        import numpy as np
+        dev = self.device
+        be = dev.backend
+        seed_buf, _ = dev._rng_buffers()
+        arrays = _unique_arrays(dev, self.codeobjs)
+        for a in arrays:
+            a.ensure_device(be)
+        out = [a.buf for a in arrays]
+        out += [seed_buf] + [a.buf for a in self.clock_arrays] + [np.int64(0)]
+        out += [np.int64(co.capacity) for co in self.codeobjs]
+        return out
+
+    def launch(self, args, nsteps):
+        import numpy as np
+        n_arrays = len(args) - 5 - len(self.codeobjs)
+        args[n_arrays + 4] = np.int64(nsteps)
+        self.device.backend.launch(self.kernel, self.local_size, self.local_size, args)
+
+
+def _unique(codeobjs):
+    # code objects come as weak proxies, which cannot be hashed
+    seen = {}
+    for co in codeobjs:
+        seen.setdefault(id(co), co)
+    return list(seen.values())
+
+
+def _unique_arrays(device, codeobjs):
+    seen = {}
+    for co in codeobjs:
+        for _, var in co.params:
+            a = device.arrays[var]
+            seen.setdefault(id(a), a)
+    return list(seen.values())
+
+
+def plan(device, objects, clock, clock_arrays):
+    """A StepKernel for these objects (all on ``clock``), or None when the
+    step cannot or should not be fused."""
+    mode = device.fuse
+    if mode is False:
+        return None
+    sections = []
+    for obj in objects:
+        for co in obj._code_objects:
+            for suffix, policy in launches(co).get("run", []):
+                if policy not in SINGLE_GROUP_POLICIES:
+                    return None
+                sections.append((co, suffix))
+    if not sections:
+        return None
+    # a CPU device runs one work-group on one core: separate kernels win there
+    if mode == "auto" and (getattr(device.backend, "is_cpu", False)
+                           or not _small(device, sections)):
+        return None
+    name, source = _source(device, sections)
+    return StepKernel(device, sections, clock_arrays, name, source)
+
+
+def _small(device, sections):
+    """Auto rule: one work-group is fast enough when no kernel of the step
+    loops over more than `fuse_max_neurons` neurons or events, and no
+    synapse-wide kernel (pathways, summed variables, synaptic state
+    updates) over more than `fuse_max_synapses` synapses (a step's synaptic
+    events are a small fraction of them)."""
+    from brian2.synapses.synapses import Synapses, SynapticPathway
+    for co, suffix in sections:
+        policy = dict(launches(co)["run"])[suffix]
+        synaptic = isinstance(co.owner, (Synapses, SynapticPathway)) or \
+            isinstance(getattr(co.owner, "synapses", None), Synapses)
+        if policy in ("queue", "spike_blocks"):
+            n, synaptic = co.extra.get("_sg_cap", 0), True
+        elif policy == "events":
+            n = co.ctx.eventspace_n
+        elif policy == "elements":
+            n = device._n_elements(co)
+        elif policy == "group":
+            n = co.ctx.sizes.get("_indices", co.ctx.eventspace_n or 0)
+        else:
+            n = 0
+        if n > (device.fuse_max_synapses if synaptic else device.fuse_max_neurons):
+            return False
+    return True
+
+
+def _source(device, sections):
+    from .templater import render_prelude
+    from .device import rng_source
+    from .generator import real_type
+    be = device.backend
+    codeobjs = _unique(co for co, _ in sections)
+    index = {}
+    params = []
+    for co in codeobjs:
+        for _, var in co.params:
+            a = device.arrays[var]
+            if id(a) not in index:
+                index[id(a)] = len(params)
+                params.append(f"SG_GLOBAL {c_type(var.dtype)}* _a{len(params)}")
+    params += ["SG_GLOBAL const uint32_t* _sg_seed", "SG_GLOBAL int64_t* _sg_ts",
+               "SG_GLOBAL double* _sg_t", "SG_GLOBAL const double* _sg_dt",
+               "const int64_t _sg_nsteps"]
+    params += [f"const int64_t _sg_cap{k}" for k in range(len(codeobjs))]
+    local_vars = {}
+    for co, suffix in sections:
+        for t, n, size in co.ctx.locals.get(suffix, []):
+            if local_vars.setdefault(n, (t, size)) != (t, size):
+                raise ValueError(f"spikegpu: work-group array {n} declared twice "
+                                 "with different types or sizes")
+    calls = []
+    for co, suffix in sections:
+        k = [id(x) for x in codeobjs].index(id(co))
+        args = [f"_a{index[id(device.arrays[var])]}" for _, var in co.params]
+        args += ["_sg_seed", "_sg_ts", f"(uint32_t){co.stream_id}", f"_sg_cap{k}"]
+        largs = "".join(f" SG_LOCAL_ARG({n})" for t, n, _ in co.ctx.locals.get(suffix, []))
+        calls.append(f"        {co.kernel_name}_{suffix}_body({', '.join(args)}{largs});\n"
+                     "        SG_BARRIER();")
+    decls = "\n".join(f"    SG_LOCAL_DECL({t}, {n}, {size})" for n, (t, size) in local_vars.items())
+    body = "\n".join(calls)
+    kernel = (f"SG_STEP_KERNEL KSTEP({', '.join(params)})\n{{\n{decls}\n"
+              f"    for (int64_t _sg_s = 0; _sg_s < _sg_nsteps; _sg_s++) {{\n{body}\n"
+              "        if (SG_LID == 0) { _sg_ts[0] += 1; _sg_t[0] = _sg_ts[0] * _sg_dt[0]; }\n"
+              "        SG_BARRIER();\n    }\n}\n")
+    supports = []
+    for co in codeobjs:
+        if co.support_code.strip() and co.support_code not in supports:
+            supports.append(co.support_code)
+    texts = list(dict.fromkeys(co.kernel_text for co in codeobjs))
+    prelude = render_prelude(be.dialect(), real_type(), be.group_size, rng_source())
+    name = "step" + hashlib.sha1(kernel.encode()).hexdigest()[:16]
+    return name, "\n".join([prelude] + supports + texts + [kernel.replace("KSTEP", name)])

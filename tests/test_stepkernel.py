@@ -1,0 +1,87 @@
+"""The fused step kernel (spikegpu/stepkernel.py) runs a small network's
+whole time step in one work-group; it must give what the separate kernels
+give (the same code and random streams), and what Brian2 runtime gives."""
+import brian2
+import numpy as np
+import pytest
+from brian2 import (NeuronGroup, PoissonGroup, SpikeMonitor, Synapses,
+                    ms, run, seed)
+
+from conftest import assert_same, compare, on_device, own
+from test_graphs import model as lif_with_monitors
+from test_synapses import gap_junctions, named_pathways_and_stp, propagation, stdp
+
+
+def noisy_delayed():
+    """Brunel-Hakim-like: noise (randn), random connectivity and delays,
+    refractoriness, Poisson input, a population of monitors."""
+    seed(7)
+    G = NeuronGroup(300, "dV/dt = (-V + 27*mV + 5*mV*sqrt(20*ms)*xi)/(20*ms) : volt",
+                    threshold="V > 20*mV", reset="V = 10*mV", refractory=2 * ms,
+                    method="euler")
+    G.V = "10*mV + rand()*10*mV"
+    P = PoissonGroup(50, rates="20*Hz + i*Hz")
+    S = Synapses(G, G, "w : volt", on_pre="V_post += w")
+    S.connect(p=0.2)
+    S.w = "-0.1*mV - rand()*0.2*mV"
+    S.delay = "rand()*4*ms"
+    SP = Synapses(P, G, on_pre="V_post += 0.5*mV")
+    SP.connect(p=0.1)
+    M = SpikeMonitor(G)
+    run(50 * ms)
+    return own(i=M.i[:], t=M.t[:] / ms, v=G.V[:] / brian2.mV)
+
+
+def with_mode(fn, fuse, report=True):
+    def run_it():
+        dev = brian2.get_device()
+        if hasattr(dev, "fuse"):       # not on Brian2 runtime
+            dev.fuse = fuse
+        out = fn()
+        if report:
+            out["mode"] = np.array([dev.last_run_mode])
+        return out
+    return run_it
+
+
+MODELS = {"lif_monitors": (lambda: lif_with_monitors(1234), 0),
+          "noisy_delayed": (noisy_delayed, 0),
+          "propagation": (propagation, 0),
+          "stdp": (stdp, 0),
+          "named_pathways_stp": (named_pathways_and_stp, 0),
+          # atomic sums add in another order: a few ulp near zero
+          "gap_junctions": (gap_junctions, 1e-15)}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_fused_same_as_separate_kernels(backend, name):
+    fn, atol = MODELS[name]
+    fused = on_device(backend, with_mode(fn, True))
+    separate = on_device(backend, with_mode(fn, False))
+    assert fused.pop("mode")[0] == "fused"
+    assert separate.pop("mode")[0] in ("graphs", "launches")
+    assert_same(separate, fused, rtol=0, atol=atol)
+
+
+def test_fused_against_runtime(backend):
+    ref = compare(backend, with_mode(propagation, True, report=False))
+    assert len(ref["i"]) > 5
+
+
+def test_auto_rule_fuses_small_networks_only(backend):
+    def script(n):
+        G = NeuronGroup(n, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0",
+                        method="exact")
+        run(1 * ms)
+        return {"mode": np.array([brian2.get_device().last_run_mode])}
+
+    import spikegpu
+    dev = spikegpu.gpu_standalone_device
+    big = dev.fuse_max_neurons + 1
+    assert on_device(backend, script, big)["mode"][0] != "fused"
+    small = on_device(backend, script, 100)["mode"][0]
+    brian2.set_device("gpu_standalone", backend=backend)
+    on_cpu = getattr(dev.backend, "is_cpu", False)
+    brian2.device.reinit()
+    # a CPU device runs one work-group on one core: never fused by default
+    assert small == ("launches" if on_cpu else "fused")
