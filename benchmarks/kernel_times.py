@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """GPU time per kernel of a step, measured with CUDA events (the GPU machine
 has no nsys/ncu).  Runs a model of step_overhead.py with plain launches
-(no graphs, no fusion), brackets every launch of the timed run with a pair
-of events, and prints the mean GPU microseconds per step of each kernel,
-then the fused step kernel's time per step for comparison.  Event pairs add
-~1-2 us of their own per launch, so the numbers are upper bounds.
+(no graphs, no fusion) and brackets every launch of the timed run with a
+pair of events.  A spinning kernel first holds the GPU while the host
+enqueues all the steps, so the events time the kernels back to back, not
+the host's launch gaps.  Prints the mean GPU microseconds per step of each
+kernel, then the fused step kernel's GPU time per step (events around each
+of its launches).
 
-    python benchmarks/kernel_times.py [--model "Brunel-Hakim N=1000"] [--steps 2000]
+    python benchmarks/kernel_times.py [--models "Brunel-Hakim N=1000"] [--steps 100]
 """
 import argparse
 import json
+
+import numpy as np
 import os
 import sys
 from collections import defaultdict
@@ -28,6 +32,14 @@ def kernel_names(device):
     return names
 
 
+def spin_kernel():
+    from pycuda.compiler import SourceModule
+    mod = SourceModule('extern "C" __global__ void spin(long long c) '
+                       '{ long long s = clock64(); while (clock64() - s < c) {} }',
+                       no_extern_c=True)
+    return mod.get_function("spin")
+
+
 def per_kernel(model, steps):
     import brian2
     import spikegpu  # noqa: F401
@@ -41,8 +53,11 @@ def per_kernel(model, steps):
     names = kernel_names(dev)
     events = []
     plain = be.launch
+    spin = spin_kernel()
 
     def timed(kernel, gs, ls, args):
+        if not events:      # ~0.5 s of GPU work: the host enqueues meanwhile
+            spin(np.int64(10 ** 9), block=(1, 1, 1), grid=(1, 1), stream=be.stream)
         a, b = drv.Event(), drv.Event()
         a.record(be.stream)
         plain(kernel, gs, ls, args)
@@ -69,12 +84,21 @@ def fused_time(model, steps):
     M, go = MODELS[model](steps)
     go()
     be = brian2.get_device().backend
-    a, b = drv.Event(), drv.Event()
-    a.record(be.stream)
+    events = []
+    plain = be.launch
+
+    def timed(kernel, gs, ls, args):
+        a, b = drv.Event(), drv.Event()
+        a.record(be.stream)
+        plain(kernel, gs, ls, args)
+        b.record(be.stream)
+        events.append((a, b))
+
+    be.launch = timed
     go()
-    b.record(be.stream)
-    b.synchronize()
-    us = b.time_since(a) * 1e3 / steps
+    be.synchronize()
+    be.launch = plain
+    us = sum(b.time_since(a) for a, b in events) * 1e3 / steps
     brian2.device.reinit()
     brian2.set_device("runtime")
     return us
@@ -83,13 +107,14 @@ def fused_time(model, steps):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="LIF 1000 + SpikeMonitor,Brunel-Hakim N=1000")
-    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=100,
+                    help="steps timed kernel by kernel (20x as many fused)")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "kernel_times.json"))
     args = ap.parse_args()
     out = {}
     for model in args.models.split(","):
         t = per_kernel(model, args.steps)
-        f = fused_time(model, args.steps)
+        f = fused_time(model, 20 * args.steps)
         out[model] = dict(kernels_us_per_step=t, separate_sum=sum(t.values()),
                           fused_us_per_step=f)
         print(f"\n{model}: GPU us per step, separate kernels (CUDA events)")
