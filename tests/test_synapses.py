@@ -23,14 +23,16 @@ def connect_forms():
     S4.connect("i == j")
     S5 = Synapses(G, H)
     S5.connect(i="k for k in range(0, N_pre, 3) if k != j")   # over presynaptic
+    S6 = Synapses(G, H)                 # negative step, loop-invariant expression
+    S6.connect(j="k for k in range(N_post - 1, -1, -2) if k != i")
     return own(i1=S1.i[:], j1=S1.j[:], i2=S2.i[:], j2=S2.j[:], i3=S3.i[:], j3=S3.j[:],
-               i4=S4.i[:], j4=S4.j[:], i5=S5.i[:], j5=S5.j[:],
+               i4=S4.i[:], j4=S4.j[:], i5=S5.i[:], j5=S5.j[:], i6=S6.i[:], j6=S6.j[:],
                nin=S1.N_incoming[:], nout=S2.N_outgoing[:], nin3=S3.N_incoming[:])
 
 
 def test_connect_deterministic_forms(backend):
     ref = compare(backend, connect_forms)
-    assert len(ref["i1"]) > 50 and len(ref["i5"]) > 0
+    assert len(ref["i1"]) > 50 and len(ref["i5"]) > 0 and len(ref["i6"]) > 100
 
 
 def multisynaptic():

@@ -19,6 +19,10 @@ ${signature(c, mode)}
     ${prologue(c)}
     const int64_t _n_outer = ${c.vars[kw['outer_index_size']]};
     const int64_t _n_result = ${c.vars[kw['result_index_size']]};
+    ## loop-invariant parts of the expressions (e.g. N_post - 1 in range())
+%for block in ('setup_iterator', 'generator_expr', 'create_cond', 'update'):
+    ${code(c.scalar_code[block])}
+%endfor
     for (int64_t _${outer} = SG_GID; _${outer} < _n_outer; _${outer} += SG_GSIZE) {
         const int64_t _vectorisation_idx = _${outer};
         ${rng(c, '_' + outer)}
@@ -50,10 +54,10 @@ ${signature(c, mode)}
             _uiter_p = _iter_p;
 %endif
         }
-%if it == 'range':
-        for (int64_t ${kw['inner_variable']} = _uiter_low; ${kw['inner_variable']} < _uiter_high; ${kw['inner_variable']} += _uiter_step) {
-%else:
         const int64_t _iter_sign = _uiter_step > 0 ? 1 : -1;
+%if it == 'range':
+        for (int64_t ${kw['inner_variable']} = _uiter_low; _iter_sign * ${kw['inner_variable']} < _iter_sign * _uiter_high; ${kw['inner_variable']} += _uiter_step) {
+%else:
         if (_uiter_p == 0) continue;
         const char _jump_algo = _uiter_p < 0.25;
         const double _pconst = _jump_algo ? 1.0 / log(1.0 - _uiter_p) : 1.0;
