@@ -277,14 +277,9 @@ class GPUDevice(Device):
         # some templates become kernel arguments
         extra = [(key, np.asarray(value).ravel()) for key, value in gen_kwds["function_namespace"]]
         if template_name == "synapses_create_generator":
-            if kw.get("iterator_func") == "sample" and kw.get("iterator_kwds", {}).get(
-                    "sample_size") == "fixed":
-                raise NotImplementedError(
-                    f"spikegpu: '{owner.name}' uses connect() with a fixed-size "
-                    "sample(), which gpu_standalone does not support yet")
             n_outer = self._scalar_value(variables[kw["outer_index_size"]])
             extra += [("_sg_counts", np.zeros(n_outer + 1, dtype=np.int64)),
-                      ("_sg_error", np.zeros(2, dtype=np.int32))]
+                      ("_sg_error", np.zeros(4, dtype=np.int32))]
         evar = kw.get("eventspace_variable")
         if template_name == "threshold" and evar.size - 1 > 4 * self.backend.group_size:
             bsize = self.backend.max_work_group
@@ -464,14 +459,10 @@ class GPUDevice(Device):
                 a.mark_device_written()
                 a.ensure_host()
             if err_a.host[0]:
-                bad = int(err_a.host[1])
-                err_a.host = np.zeros(2, dtype=np.int32)
+                code, a, b, outer = (int(x) for x in err_a.host[:4])
+                err_a.host = np.zeros(4, dtype=np.int32)
                 err_a.mark_host_written()
-                kw = codeobj.extra
-                raise IndexError(
-                    f"{owner.name}: connect() tried to create a synapse to neuron "
-                    f"{kw['result_index']}={bad}, outside the range "
-                    f"0 to {int(self._scalar_value(v[kw['result_index_size']])) - 1}")
+                raise self._connect_error(codeobj, code, a, b, outer)
             counts = counts_a.host[:-1]
             total = int(counts.sum())
             self.check_fits(owner, total)
@@ -497,6 +488,30 @@ class GPUDevice(Device):
             pre = self.get_value(sv["_synaptic_pre"])
             post = self.get_value(sv["_synaptic_post"])
             self.fill_with_array(sv[msi], multisynaptic_numbers(pre, post))
+
+    def _connect_error(self, codeobj, code, a, b, outer):
+        """The exception for an error flagged by the count pass of
+        synapses_create_generator (codes: see the template)."""
+        owner, kw = codeobj.owner, codeobj.extra
+        at = f"(for {kw['outer_index']}={outer})"
+        if code == 1:
+            n = int(self._scalar_value(codeobj.variables[kw["result_index_size"]]))
+            return IndexError(
+                f"{owner.name}: connect() tried to create a synapse to neuron "
+                f"{kw['result_index']}={a}, outside the range 0 to {n - 1}")
+        if code == 2:
+            return IndexError(
+                f"{owner.name}: connect(): Requested sample size {a} is bigger "
+                f"than the population size {b} {at}; skip_if_invalid=True takes "
+                "the whole population instead")
+        if code == 3:
+            return IndexError(
+                f"{owner.name}: connect(): Requested sample size {a} is negative {at}")
+        if code == 4:
+            return ValueError(f"{owner.name}: connect(): the step of "
+                              f"{kw['iterator_func']}() must not be zero {at}")
+        return RuntimeError(f"{owner.name}: connect() failed on the device "
+                            f"(error code {code})")
 
     def flush(self):
         """Compile what is pending and execute the queued operations."""

@@ -81,18 +81,6 @@ def test_device_without_double_precision(monkeypatch, backend):
         on_device(backend, script)
 
 
-def test_fixed_size_sample_not_supported_yet(backend):
-    def script():
-        G = NeuronGroup(10, "v : 1")
-        S = Synapses(G, G, name="my_synapses")
-        S.connect(j="k for k in sample(N_post, size=3)")
-        return S.i[:]
-
-    with pytest.raises(NotImplementedError) as exc:
-        on_device(backend, script)
-    assert "my_synapses" in str(exc.value) and "sample" in str(exc.value)
-
-
 def test_network_too_large_for_device_memory(backend, monkeypatch):
     be = backends.get_backend(backend)
     monkeypatch.setattr(type(be), "memory_info", lambda self: (10_000, 10_000))

@@ -6,7 +6,7 @@ import pytest
 from brian2 import (NeuronGroup, SpikeGeneratorGroup, SpikeMonitor, StateMonitor,
                     Synapses, ms, run, seed)
 
-from conftest import compare, on_device, own
+from conftest import compare, on_device, on_runtime, own
 
 
 def connect_forms():
@@ -23,14 +23,16 @@ def connect_forms():
     S4.connect("i == j")
     S5 = Synapses(G, H)
     S5.connect(i="k for k in range(0, N_pre, 3) if k != j")   # over presynaptic
+    S6 = Synapses(G, H)                 # negative step, loop-invariant expression
+    S6.connect(j="k for k in range(N_post - 1, -1, -2) if k != i")
     return own(i1=S1.i[:], j1=S1.j[:], i2=S2.i[:], j2=S2.j[:], i3=S3.i[:], j3=S3.j[:],
-               i4=S4.i[:], j4=S4.j[:], i5=S5.i[:], j5=S5.j[:],
+               i4=S4.i[:], j4=S4.j[:], i5=S5.i[:], j5=S5.j[:], i6=S6.i[:], j6=S6.j[:],
                nin=S1.N_incoming[:], nout=S2.N_outgoing[:], nin3=S3.N_incoming[:])
 
 
 def test_connect_deterministic_forms(backend):
     ref = compare(backend, connect_forms)
-    assert len(ref["i1"]) > 50 and len(ref["i5"]) > 0
+    assert len(ref["i1"]) > 50 and len(ref["i5"]) > 0 and len(ref["i6"]) > 100
 
 
 def multisynaptic():
@@ -216,3 +218,189 @@ def named_pathways_and_stp():
 def test_named_pathways_and_short_term_plasticity(backend):
     ref = compare(backend, named_pathways_and_stp)
     assert ref["u"].min() < 0 and ref["v"].max() > 0
+
+
+# -- connect() with a fixed-size sample() -------------------------------------
+# The choice is random, so the device cannot match Brian2 element for element:
+# the tests check what must hold exactly (row sizes against Brian2, distinct
+# targets in range and in iteration order) and that the choice is uniform.
+
+def rows(outer, inner, n_outer):
+    return [inner[outer == o] for o in range(n_outer)]
+
+
+def check_sample_rows(outer, inner, sizes, population):
+    """Every outer index's row: ``sizes[o]`` distinct elements of
+    ``population`` (a list, in iteration order), in that order."""
+    assert np.all(np.diff(outer) >= 0), "synapses not grouped by outer index"
+    rank = {v: r for r, v in enumerate(population)}
+    for o, row in enumerate(rows(outer, inner, len(sizes))):
+        assert len(row) == sizes[o], f"row {o}: {len(row)} != {sizes[o]}"
+        assert all(v in rank for v in row), f"row {o}: {row} not in {population}"
+        assert np.all(np.diff([rank[v] for v in row]) > 0), f"row {o}: {row}"
+
+
+def sample_forms():
+    seed(11)
+    G = NeuronGroup(30, "v : 1")
+    H = NeuronGroup(25, "v : 1")
+    S1 = Synapses(G, H)
+    S1.connect(j="k for k in sample(N_post, size=7)")
+    S2 = Synapses(G, H)                                  # low, high, step; size from i
+    S2.connect(j="k for k in sample(3, N_post, 4, size=i % 7)")
+    S3 = Synapses(G, H)                                  # over presynaptic
+    S3.connect(i="k for k in sample(N_pre, size=4)")
+    S4 = Synapses(G, H)                                  # condition on the outer index
+    S4.connect(j="k for k in sample(N_post, size=3) if i % 3 != 0")
+    S5 = Synapses(G, H)                                  # negative: none, too big: all
+    S5.connect(j="k for k in sample(N_post, size=i - 3)", skip_if_invalid=True)
+    S6 = Synapses(G, H)                                  # negative step
+    S6.connect(j="k for k in sample(N_post - 1, -1, -2, size=4)")
+    S7 = Synapses(G, G[10:20])                           # subgroup target, n=2
+    S7.connect(j="k for k in sample(N_post, size=2)", n=2)
+    S8 = Synapses(G, H, "w : 1")                         # size from a pre variable
+    G.v = "i % 4"
+    S8.connect(j="k for k in sample(N_post, size=int(v_pre) + 1)")
+    S8.w = "i + j"
+    return own(**{f"{x}{n}": getattr(S, x)[:] for n, S in
+                  enumerate([S1, S2, S3, S4, S5, S6, S7, S8], 1) for x in "ij"},
+               nout1=S1.N_outgoing[:], nout2=S2.N_outgoing[:], nin3=S3.N_incoming[:],
+               nout4=S4.N_outgoing[:], nout5=S5.N_outgoing[:], nout6=S6.N_outgoing[:],
+               nout7=S7.N_outgoing[:], nout8=S8.N_outgoing[:], w8=S8.w[:])
+
+
+def test_connect_sample_fixed_size(backend):
+    ref = on_runtime(sample_forms)
+    got = on_device(backend, sample_forms)
+    # row sizes are deterministic: same as Brian2's
+    for k in ref:
+        if k.startswith("n"):
+            np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+        assert got[k].shape == ref[k].shape, k
+    n = np.arange(30)
+    check_sample_rows(got["i1"], got["j1"], [7] * 30, list(range(25)))
+    check_sample_rows(got["i2"], got["j2"], n % 7, list(range(3, 25, 4)))
+    check_sample_rows(got["j3"], got["i3"], [4] * 25, list(range(30)))
+    check_sample_rows(got["i4"], got["j4"], np.where(n % 3 != 0, 3, 0), list(range(25)))
+    check_sample_rows(got["i5"], got["j5"], np.clip(n - 3, 0, 25), list(range(25)))
+    # iteration order, like Brian2's cython and C++ standalone templates
+    # (its numpy target sorts a sample ascending)
+    check_sample_rows(got["i6"], got["j6"], [4] * 30, list(range(24, -1, -2)))
+    check_sample_rows(got["i7"][::2], got["j7"][::2], [2] * 30, list(range(10)))
+    assert np.array_equal(got["i7"][::2], got["i7"][1::2])
+    assert np.array_equal(got["j7"][::2], got["j7"][1::2])
+    check_sample_rows(got["i8"], got["j8"], n % 4 + 1, list(range(25)))
+    np.testing.assert_array_equal(got["w8"], got["i8"] + got["j8"])
+    # rows where the size is the population are not random
+    for o in range(28, 30):
+        np.testing.assert_array_equal(got["j5"][got["i5"] == o], np.arange(25))
+    # the others are (rows of 7 of 25 all alike: chance 1 in 10^147)
+    assert len({tuple(r) for r in rows(got["i1"], got["j1"], 30)}) > 1
+
+
+def sample_with_condition(cond, skip):
+    seed(23)
+    G = NeuronGroup(40, "v : 1")
+    S = Synapses(G, G)
+    S.connect(j=f"i + k - 4 for k in sample(9, size=5){cond}", skip_if_invalid=skip)
+    return own(i=S.i[:], j=S.j[:])
+
+
+def test_connect_sample_then_condition(backend):
+    # Brian2 samples first and then applies the condition and skip_if_invalid,
+    # so with the same random stream the conditional synapses are the
+    # unconditional ones less those that fail (same seed, same code object
+    # order: the same stream)
+    plain = on_device(backend, sample_with_condition, "", True)
+    cond = on_device(backend, sample_with_condition, " if (i + j) % 3 != 0", True)
+    keep = (plain["i"] + plain["j"]) % 3 != 0
+    np.testing.assert_array_equal(cond["i"], plain["i"][keep])
+    np.testing.assert_array_equal(cond["j"], plain["j"][keep])
+    assert 0 < keep.sum() < len(keep)
+    # skip_if_invalid drops targets outside 0..39: full rows of 5 in the middle
+    i, j = plain["i"], plain["j"]
+    assert np.all((j >= 0) & (j < 40) & (np.abs(j - i) <= 4))
+    counts = np.bincount(i, minlength=40)
+    assert np.all(counts[4:36] == 5) and np.all(counts <= 5)
+    assert counts[:4].sum() < 20 and counts[36:].sum() < 20   # edges lose some
+    ref = on_runtime(sample_with_condition, "", True)
+    assert np.array_equal(np.bincount(ref["i"], minlength=40)[4:36], counts[4:36])
+    # without skip_if_invalid the edges fail (size 9: every element is taken)
+    def full():
+        G = NeuronGroup(40, "v : 1")
+        S = Synapses(G, G, name="edge_synapses")
+        S.connect(j="i + k - 4 for k in sample(9, size=9)")
+        return S.i[:]
+    with pytest.raises(IndexError, match="edge_synapses"):
+        on_device(backend, full)
+
+
+def sample_statistics(seed_value):
+    seed(seed_value)
+    G = NeuronGroup(3000, "v : 1")
+    H = NeuronGroup(6, "v : 1")
+    S = Synapses(G, H)
+    S.connect(j="k for k in sample(N_post, size=2)")
+    L = NeuronGroup(1000, "v : 1")
+    T = Synapses(G[:200], L)
+    T.connect(j="k for k in sample(N_post, size=10)")
+    return own(i=S.i[:], j=S.j[:], ti=T.i[:], tj=T.j[:])
+
+
+def test_connect_sample_uniform_and_reproducible(backend):
+    got = on_device(backend, sample_statistics, 3)
+    i, j = got["i"], got["j"]
+    assert np.array_equal(i, np.repeat(np.arange(3000), 2))
+    a, b = j[::2], j[1::2]
+    assert np.all(a < b)
+    # each of the 15 pairs of 6 targets is equally likely: 5 sigma
+    pair = a * 6 + b
+    counts = np.array([np.sum(pair == x * 6 + y) for x in range(6) for y in range(x + 1, 6)])
+    p = 1 / 15
+    assert np.all(np.abs(counts - 3000 * p) < 5 * np.sqrt(3000 * p * (1 - p))), counts
+    # each target in 2 of 6 rows on average
+    per_target = np.bincount(j, minlength=6)
+    p = 2 / 6
+    assert np.all(np.abs(per_target - 3000 * p) < 5 * np.sqrt(3000 * p * (1 - p))), per_target
+    # a long walk (10 of 1000): targets spread evenly over ten bins
+    tj = got["tj"]
+    assert len(tj) == 2000 and len(np.unique(got["ti"] * 1000 + tj)) == 2000
+    bins = np.bincount(tj // 100, minlength=10)
+    assert np.all(np.abs(bins - 200) < 5 * np.sqrt(2000 * 0.1 * 0.9)), bins
+    # seed() reproduces the choice, another seed changes it
+    again = on_device(backend, sample_statistics, 3)
+    assert np.array_equal(again["j"], j) and np.array_equal(again["tj"], tj)
+    other = on_device(backend, sample_statistics, 4)
+    assert not np.array_equal(other["j"], j) and not np.array_equal(other["tj"], tj)
+
+
+@pytest.mark.parametrize("size, skip, error, words", [
+    ("N_post + 1", False, IndexError, ["bigger than the population size 10", "i=0"]),
+    ("i - 5", False, IndexError, ["is negative"]),
+    ("i + 6", False, IndexError, ["bigger than the population size 10"]),
+])
+def test_connect_sample_size_errors(backend, size, skip, error, words):
+    def script():
+        G = NeuronGroup(10, "v : 1")
+        S = Synapses(G, G, name="sampled_synapses")
+        S.connect(j=f"k for k in sample(N_post, size={size})", skip_if_invalid=skip)
+        return S.i[:]
+
+    with pytest.raises(Exception) as exc:           # Brian2 refuses it too
+        on_runtime(script)
+    assert isinstance(exc.value.__cause__ or exc.value, error)
+    with pytest.raises(error) as exc:
+        on_device(backend, script)
+    msg = str(exc.value)
+    assert "sampled_synapses" in msg and all(w in msg for w in words), msg
+
+
+def test_connect_sample_zero_step(backend):
+    def script():
+        G = NeuronGroup(10, "v : 1")
+        S = Synapses(G, G, name="stepless_synapses")
+        S.connect(j="k for k in sample(0, N_post, 0, size=2)")
+        return S.i[:]
+
+    with pytest.raises(ValueError, match="stepless_synapses.*step"):
+        on_device(backend, script)

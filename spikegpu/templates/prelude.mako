@@ -30,6 +30,7 @@ typedef long int64_t;  typedef ulong uint64_t;
 #define SG_AS_INT(x) as_int(x)
 #define SG_AS_FLOAT(x) as_float(x)
 SG_FN int sg_atomic_add_int(SG_GLOBAL int32_t *p, int32_t v) { return atomic_add(p, v); }
+SG_FN int sg_atomic_cas_int(SG_GLOBAL int32_t *p, int32_t cmp, int32_t v) { return atomic_cmpxchg(p, cmp, v); }
 SG_FN double sg_atomic_add_double(SG_GLOBAL double *p, double v) {
     SG_GLOBAL long *lp = (SG_GLOBAL long *)p;
     long old = *lp, assumed;
@@ -76,6 +77,7 @@ SG_FN float sg_atomic_add_float(SG_GLOBAL float *p, float v) {
 #define NAN (__int_as_float(0x7fffffff))
 #endif
 SG_FN int sg_atomic_add_int(int32_t *p, int32_t v) { return atomicAdd(p, v); }
+SG_FN int sg_atomic_cas_int(int32_t *p, int32_t cmp, int32_t v) { return atomicCAS(p, cmp, v); }
 SG_FN double sg_atomic_add_double(double *p, double v) { return atomicAdd(p, v); }
 SG_FN float sg_atomic_add_float(float *p, float v) { return atomicAdd(p, v); }
 %endif
