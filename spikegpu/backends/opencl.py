@@ -115,8 +115,10 @@ class OpenCLBackend(Backend):
         self.is_cpu = bool(self.device.type & cl.device_type.CPU)
         self.n_builds = 0  # real compilations (cache misses)
         self.max_work_group = min(256, self.device.max_work_group_size)
-        #: threads of single-work-group kernels (threshold scan, monitors)
-        self.group_size = self.max_work_group
+        #: threads of single-work-group kernels (threshold scan, monitors,
+        #: the fused step kernel): as many as a GPU allows
+        self.group_size = (self.max_work_group if self.is_cpu
+                           else min(1024, self.device.max_work_group_size))
         self.compute_units = self.device.max_compute_units
 
     @property

@@ -20,7 +20,7 @@ ${signature(c, 'run')}
         while (lo < hi) { int32_t m = (lo + hi) / 2; if (${c.eventspace}[m] < ${c.vars['_source_stop']}) lo = m + 1; else hi = m; }
         _sg_range[1] = lo;
     }
-    SG_BARRIER();
+    SG_BARRIER_LOCAL();
     const int32_t _start = _sg_range[0], _stop = _sg_range[1];
     ## every thread has read the count (before the barrier above)
     if (SG_LID == 0) ${c.vars['N']} = _base + (_stop - _start);

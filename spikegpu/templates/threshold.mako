@@ -2,6 +2,8 @@
 ## The eventspace holds this step's events in ascending order (as Brian2
 ## does) and their count at eventspace[N].  Small groups: one work-group
 ## evaluates the condition chunk by chunk and compacts with a prefix sum.
+## Barriers inside order work-group memory only (global writes are read by
+## later kernels or, in the fused step kernel, after a full barrier).
 ## Large groups (c.kw['_sg_multiblock']): every work-group compacts its own
 ## elements into a scratch segment ('blocks'), one work-group concatenates
 ## the segments in order ('merge').
@@ -31,12 +33,12 @@
 ## inclusive prefix sum of _flag over the work-group, into _sg_scan
 <%def name="block_scan()">
         _sg_scan[SG_LID] = _flag;
-        SG_BARRIER();
+        SG_BARRIER_LOCAL();
         for (int _off = 1; _off < SG_LSIZE; _off <<= 1) {
             const int32_t _v = SG_LID >= _off ? _sg_scan[SG_LID - _off] : 0;
-            SG_BARRIER();
+            SG_BARRIER_LOCAL();
             _sg_scan[SG_LID] += _v;
-            SG_BARRIER();
+            SG_BARRIER_LOCAL();
         }
 </%def>
 %if not c.kw.get('_sg_multiblock'):
@@ -46,7 +48,7 @@ ${signature(c, 'run')}
     ${shared(c, 'run')}
     const int64_t _N = ${c.eventspace_n};
     if (SG_LID == 0) _sg_base[0] = 0;
-    SG_BARRIER();
+    SG_BARRIER_LOCAL();
     const int64_t _vectorisation_idx = -1;
     ${rng(c, '0xFFFFFFFFu')}
     ${code(c.scalar_code)}
@@ -54,9 +56,9 @@ ${signature(c, 'run')}
         ${evaluate('_chunk + SG_LID')}
         ${block_scan()}
         if (_flag) ${c.eventspace}[_sg_base[0] + _sg_scan[SG_LID] - 1] = (int32_t)(_chunk + SG_LID);
-        SG_BARRIER();
+        SG_BARRIER_LOCAL();
         if (SG_LID == SG_LSIZE - 1) _sg_base[0] += _sg_scan[SG_LID];
-        SG_BARRIER();
+        SG_BARRIER_LOCAL();
     }
     if (SG_LID == 0) ${c.eventspace}[_N] = _sg_base[0];
 }
@@ -82,7 +84,7 @@ ${signature(c, 'merge')}
     const int32_t _nblocks = ${c.kw['_sg_nblocks']};
     const int32_t _bsize = ${c.kw['_sg_bsize']};
     if (SG_LID == 0) _sg_base[0] = 0;
-    SG_BARRIER();
+    SG_BARRIER_LOCAL();
     for (int32_t _chunk = 0; _chunk < _nblocks; _chunk += SG_LSIZE) {
         const int32_t _b = _chunk + SG_LID;
         const int32_t _flag = _b < _nblocks ? ${c.ptr('_sg_tcount')}[_b] : 0;
@@ -90,9 +92,9 @@ ${signature(c, 'merge')}
         const int32_t _out = _sg_base[0] + _sg_scan[SG_LID] - _flag;
         for (int32_t _k = 0; _k < _flag; _k++)
             ${c.eventspace}[_out + _k] = ${c.ptr('_sg_tscratch')}[(int64_t)_b * _bsize + _k];
-        SG_BARRIER();
+        SG_BARRIER_LOCAL();
         if (SG_LID == SG_LSIZE - 1) _sg_base[0] += _sg_scan[SG_LID];
-        SG_BARRIER();
+        SG_BARRIER_LOCAL();
     }
     if (SG_LID == 0) ${c.eventspace}[${c.eventspace_n}] = _sg_base[0];
 }
