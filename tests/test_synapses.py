@@ -334,3 +334,18 @@ def test_serial_code_applies_synapses_in_brian2_order(backend, monkeypatch, rows
     ref = compare(backend, serial_order, delay, rtol=0)
     assert np.any(ref["v"] > 100)          # several synapses in one step
 
+
+@pytest.mark.parametrize("rows", ["group", "thread", "flat"])
+def test_propagation_kernels_correct_with_one_work_group(backend, monkeypatch, rows):
+    # kernels stride over the grid: a grid of one work-group (as a fused
+    # step kernel may launch them) gives the same results
+    from spikegpu.device import GPUDevice
+    launch_size = GPUDevice.launch_size
+
+    def one_group(self, codeobj, policy):
+        gs, ls = launch_size(self, codeobj, policy)
+        return ls, ls
+    monkeypatch.setattr(GPUDevice, "launch_size", one_group)
+    force_rows(monkeypatch, rows)
+    compare(backend, homogeneous_network, 23, 7)
+    compare(backend, propagation)
