@@ -242,7 +242,8 @@ def prepare_queue(device, pathway, serial=False):
     delays = np.asarray(_host(device, pathway._delays), dtype=np.float64).ravel()
     if delays.size == 1 and n_syn != 1:
         delays = np.full(n_syn, delays[0])
-    steps = np.round(delays / dt).astype(np.int64)          # as Brian2 rounds
+    # rounded as Brian2's (C++) spike queue rounds: (int)(delay/dt + 0.5)
+    steps = (delays / dt + 0.5).astype(np.int64)
     start, stop = int(pathway.spikes_start), int(pathway.spikes_stop)
     homogeneous = n_syn == 0 or steps.min() == steps.max()
     layout = (n_syn, dt, start, stop,
@@ -253,8 +254,15 @@ def prepare_queue(device, pathway, serial=False):
         return old          # same synapses and delays: keep spikes in flight
 
     events = old.pending() if old is not None else []
-    if old is not None and old.dt != dt:      # Brian2 rescales the waiting time
-        events = [(int(np.round(r * old.dt / dt)), syn) for r, syn in events]
+    if old is not None and old.dt != dt:
+        # Brian2 rescales the waiting time, (int)(r*old_dt/dt + 0.5); its C++
+        # queue keeps only the last of several slots that meet in one (when
+        # dt grows), we keep them all
+        merged = {}
+        for r, syn in events:
+            r = int(r * old.dt / dt + 0.5)
+            merged[r] = np.concatenate([merged[r], syn]) if r in merged else syn
+        events = sorted(merged.items())
     n_src = pathway.source.variables[pathway.eventspace_name].size - 1
     order = np.argsort(sources * (int(steps.max()) + 1 if n_syn else 1) + steps, kind="stable")
     rowstart = np.searchsorted(sources[order], np.arange(n_src + 1)).astype(np.int32)

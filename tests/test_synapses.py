@@ -4,7 +4,7 @@ heterogeneous delays, plasticity, summed variables."""
 import numpy as np
 import pytest
 from brian2 import (NeuronGroup, SpikeGeneratorGroup, SpikeMonitor, StateMonitor,
-                    Synapses, TimedArray, ms, run, seed)
+                    Synapses, TimedArray, defaultclock, ms, run, seed)
 
 from conftest import compare, on_device, own
 
@@ -273,7 +273,8 @@ def test_homogeneous_delays_subgroup_pre_and_post(backend, monkeypatch, rows,
 
 
 def delay_changes():
-    inp = SpikeGeneratorGroup(3, [0, 1, 2, 0, 1, 2, 0, 1], [1, 2, 3, 4.2, 4.4, 4.6, 8, 9] * ms)
+    inp = SpikeGeneratorGroup(3, [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 1, 2],
+                              [1, 2, 3, 4.2, 4.4, 4.6, 8, 9, 14.3, 14.5, 14.8, 15, 15.3, 15.4] * ms)
     G = NeuronGroup(3, "v : 1\nu : 1")
     S = Synapses(inp, G, "w : 1", on_pre="v_post += w", delay=2 * ms)   # scalar delay
     S.connect()
@@ -293,9 +294,12 @@ def delay_changes():
     S.delay = 0 * ms
     P.delay = 1 * ms             # homogeneous again
     run(3 * ms)
-    P.delay = 1.5 * ms
+    P.delay = "j * 0.25*ms"      # 2.5 steps: rounded as Brian2 rounds
     run(4 * ms)
-    return own(v=St.v[:], u=St.u[:])
+    defaultclock.dt = 0.05 * ms  # waiting times rescaled to the new dt
+    St2 = StateMonitor(G, ["v", "u"], record=True)
+    run(3 * ms)
+    return own(v=St.v[:], u=St.u[:], v2=St2.v[:], u2=St2.u[:])
 
 
 def test_delay_changes_between_runs(backend):
