@@ -14,6 +14,10 @@ from .templater import GPUTemplater
 #:   events:   grid-stride over this step's events of the eventspace
 #:   group:    one work-group
 #:   single:   one thread
+#:   spike_blocks / spike_threads / spike_flat: rows of this step's events
+#:             (a work-group per event / a thread per event / a thread per
+#:             event and row position), see synqueue.choose_rows
+#:   queue:    grid-stride over a queue slot (capacity: the synapses)
 LAUNCHES = {
     "stateupdate": {"run": [("run", "elements")]},
     "reset": {"run": [("run", "events")]},
@@ -25,8 +29,11 @@ LAUNCHES = {
     "group_variable_set_conditional": {"run": [("run", "elements")]},
     "spikegenerator": {"run": [("run", "single")]},
     "summed_variable": {"run": [("zero", "elements"), ("run", "elements")]},
-    "synapses_push_spikes": {"run": [("run", "spike_blocks")]},
-    "synapses": {"run": [("run", "queue"), ("advance", "single")]},
+    # a pathway's propagation runs in its 'synapses' code object, which
+    # Brian2 creates for every run (so the spike queue is prepared with the
+    # current delays); the push code object, created once, launches nothing
+    "synapses_push_spikes": {},
+    "synapses": {"run": [("push", "spike_blocks"), ("run", "queue"), ("advance", "single")]},
     # creation runs through GPUDevice.connect (host scan between the passes)
     "synapses_create_generator": {"run": [("count", "elements"), ("fill", "elements")]},
     "synapses_create_array": {"run": [("fill", "elements")]},
@@ -37,9 +44,26 @@ THRESHOLD_MULTIBLOCK = {"run": [("blocks", "blocks"), ("merge", "group")],
                         "after_run": [("after_run", "single")]}
 
 
+#: synqueue's mapping of rows of events to threads -> launch policy
+ROW_POLICIES = {"group": "spike_blocks", "thread": "spike_threads", "flat": "spike_flat",
+                "serial": "single"}
+
+
+def synapses_launches(kw):
+    """A pathway: homogeneous delays (a ring of spike lists): one kernel,
+    plus moving the ring if the delay is not zero; heterogeneous delays:
+    push, apply the slot of now, advance (see synqueue.py)."""
+    rows = ROW_POLICIES[kw["_sg_rows"]]
+    if kw["_sg_mode"] == "ring":
+        return {"run": [("run", rows)] + ([("advance", "single")] if kw["_sg_delay"] else [])}
+    return {"run": [("push", rows), ("run", "queue"), ("advance", "single")]}
+
+
 def launches(codeobj):
     if codeobj.template_name == "threshold" and codeobj.extra.get("_sg_multiblock"):
         return THRESHOLD_MULTIBLOCK
+    if codeobj.template_name == "synapses" and "_sg_mode" in codeobj.extra:
+        return synapses_launches(codeobj.extra)
     return LAUNCHES[codeobj.template_name]
 
 

@@ -297,14 +297,16 @@ class GPUDevice(Device):
                 variables = dict(variables)
                 variables[key] = v
 
-        if template_name in ("synapses_push_spikes", "synapses"):
+        if template_name == "synapses":
+            # the pathway's propagation (synqueue.py), prepared for every run
             from .synqueue import prepare_queue
-            pathway = owner if template_name == "synapses_push_spikes" else kw["pathway"]
-            queue = (prepare_queue(self, pathway) if template_name == "synapses_push_spikes"
-                     else pathway._sg_queue)
+            pathway = kw["pathway"]
+            queue = prepare_queue(self, pathway, serial=generator.scalar_writes)
+            evar = pathway.source.variables[pathway.eventspace_name]
             variables = dict(variables)
             variables.update(queue.variables)
-            kw.update(queue.template_kwds())
+            variables["_sg_eventspace"] = evar
+            kw.update(queue.template_kwds(serial=generator.scalar_writes))
 
         params = array_params(variables)
         def _flat(block):
@@ -569,11 +571,15 @@ class GPUDevice(Device):
         if policy == "blocks":      # one work-group per block of elements
             return codeobj.extra["_sg_nblocks"] * codeobj.extra["_sg_bsize"], \
                 codeobj.extra["_sg_bsize"]
-        if policy == "spike_blocks":
-            blocks = max(1, min(codeobj.ctx.eventspace_n, 4 * be.compute_units))
+        if policy == "spike_blocks":    # a work-group per event of the source range
+            blocks = max(1, min(codeobj.extra["_sg_nrange"], 4 * be.compute_units))
             return blocks * wg, wg
         if policy == "events":
             n = codeobj.ctx.eventspace_n
+        elif policy == "spike_threads":
+            n = codeobj.extra["_sg_nrange"]
+        elif policy == "spike_flat":
+            n = codeobj.extra["_sg_nrange"] * max(1, codeobj.extra["_sg_maxrow"])
         elif policy == "queue":
             n = codeobj.extra["_sg_cap"]
         else:

@@ -1,65 +1,296 @@
-"""Spike queues of synaptic pathways.
+"""Spike propagation of synaptic pathways: what Brian2 calls the spike
+queue, built on the host when a run starts (`prepare_queue`, called for the
+pathway's code object, which Brian2 creates anew for every run) and kept on
+the device.
 
-Built on the host when a run starts (Brian2 calls it the queue's `prepare`):
-the pathway's synapses sorted by (source neuron, delay) in a CSR layout, and
-a ring of Q = max delay + 1 slots of synapse indices on the device.  The push
-kernel (templates/synapses_push_spikes.mako) appends each spiking source's
-synapses to slot now + delay; the pathway kernel (templates/synapses.mako)
-applies the code to the slot of now and advances the ring.  Homogeneous
-delays are the case of one delay per row.  A queue is kept across runs (with
-the spikes in flight) when the synapses and delays did not change."""
+The pathway's synapses are sorted by (source, delay, synapse index) into
+CSR rows: `_sg_rowstart` (per source neuron of the whole source group, +1)
+and `_sg_rowsyn` (synapse indices); in a row, synapses of one delay are in
+ascending synapse order, as in Brian2.  Then one of two structures:
+
+`SpikeRing`, when all synapses of the pathway share one delay of d steps:
+  no synapse is queued.  A ring of D = d + 1 slots, each holding a list of
+  source spikes (R = stop - start indices, then their count):
+  `_sg_ring`, `_sg_rhead`.  The pathway kernel (templates/synapses.mako)
+  copies this step's events of the source range into the slot of now and
+  applies the code to the rows of the events in the slot of now - d
+  (d = 0: straight from the eventspace, no ring); 'advance' moves the head.
+  Memory: D * (R + 1) ints.
+
+`SynapseQueue`, for heterogeneous delays: a ring of Q = max delay + 1 slots
+  of synapse indices, each of capacity N_syn (`_sg_queue`, `_sg_qcount`,
+  `_sg_qhead`, and `_sg_rowdelay` per CSR position).  'push' appends the
+  synapses of this step's events to slot now + delay, 'run' applies the
+  code to the slot of now, 'advance' clears it and moves the head.
+  Memory: Q * N_syn ints.
+
+Rows of events (the ring's 'run', the queue's 'push') are mapped to threads
+per pathway (`choose_rows`, a template keyword): 'group' (a work-group per
+event, threads over its row), 'thread' (a thread per event looping over its
+row; rows longer than a warp are left to a work-group pass of the same
+kernel), 'flat' (a thread per event and row position up to the longest
+row), or 'serial' (one thread) when the code must run serially: then events
+are taken in order and the queue is filled without atomics, so synapses are
+applied in Brian2's order (push time, then source, then synapse index).
+
+A structure is kept across runs (with the spikes in flight) while the
+number of synapses, the delays (in steps), dt and the source range stay
+the same.  Otherwise it is rebuilt and the events in flight are carried
+over with their remaining time, as Brian2's queue does: into a new ring if
+they are rows of spikes that the new delay can still deliver on time, else
+into a queue (a 'fallback' queue even for homogeneous delays, tried again
+as a ring at the next run)."""
 import numpy as np
 from brian2.core.variables import ArrayVariable
 
+#: rows at least this long on average get a work-group each; shorter rows
+#: get a thread each (CUDA's warp, NVIDIA's unit of coalesced access)
+WARP = 32
+#: tests force a mapping ('group', 'thread', 'flat'); None: by row length
+FORCE_ROWS = None
 
-class SynapseQueue:
-    def __init__(self, device, rowstart, rowsyn, rowdelay, Q, start, stop):
-        self.Q, self.cap = Q, max(1, len(rowsyn))
-        self.start, self.stop = start, stop
-        self.key = (Q, len(rowsyn), rowsyn.tobytes(), rowdelay.tobytes(), start, stop)
+
+def choose_rows(lengths):
+    """The mapping of rows to threads, from the row lengths of the source
+    range.  Mean >= WARP: a work-group per row ('group'), whose threads read
+    the row's consecutive synapses together.  Shorter rows would leave most
+    of a work-group idle: if no row is longer than WARP, a thread per
+    (event, position < longest row) ('flat': consecutive threads still read
+    consecutive synapses, at most WARP threads per event); else a thread per
+    event ('thread'), rows longer than WARP handled by work-groups so that
+    one long row does not serialise the step."""
+    if FORCE_ROWS is not None:
+        return FORCE_ROWS
+    if not len(lengths) or lengths.max() == 0:
+        return "thread"
+    if lengths.mean() >= WARP:
+        return "group"
+    if lengths.max() <= WARP:
+        return "flat"
+    return "thread"
+
+
+def _host(device, var):
+    """Current host values of ``var`` (runs queued work only if it uses it)."""
+    a = device._host_op(var)
+    a.ensure_host()
+    return a.host
+
+
+class _Propagation:
+    """Device arrays and template keywords of one pathway's propagation."""
+    mode = None
+    fallback = False
+
+    def __init__(self, device, pathway, layout, rowstart, rowsyn, arrays):
+        self.layout = layout            # what decides whether to rebuild
+        self.n_syn, self.dt, self.start, self.stop, self.steps = layout
+        self.rowstart, self.rowsyn = rowstart, rowsyn
+        lengths = np.diff(rowstart)[self.start:self.stop]
+        self.maxrow = int(lengths.max()) if len(lengths) else 0
+        self.rows = choose_rows(lengths)
         self.variables = {}
-        for name, value in (("_sg_rowstart", rowstart), ("_sg_rowsyn", rowsyn),
-                            ("_sg_rowdelay", rowdelay),
-                            ("_sg_queue", np.zeros(Q * self.cap, dtype=np.int32)),
-                            ("_sg_qcount", np.zeros(Q, dtype=np.int32)),
-                            ("_sg_qhead", np.zeros(1, dtype=np.int32))):
-            v = ArrayVariable(name=name, owner=None, size=max(1, value.size),
+        self.device = device
+        for name, value in [("_sg_rowstart", rowstart), ("_sg_rowsyn", rowsyn)] + arrays:
+            # owned by the pathway: kernel arguments named after it
+            v = ArrayVariable(name=name, owner=pathway, size=max(1, value.size),
                               device=device, dtype=np.int32, read_only=True)
             device.add_array(v)
             if value.size:
                 device.fill_with_array(v, value.astype(np.int32))
             self.variables[name] = v
 
-    def template_kwds(self):
-        return {"_sg_Q": self.Q, "_sg_cap": self.cap, "_sg_start": self.start,
-                "_sg_stop": self.stop}
+    def matches(self, layout):
+        return not self.fallback and _same_layout(self.layout, layout)
+
+    def template_kwds(self, serial):
+        return {"_sg_mode": self.mode, "_sg_rows": "serial" if serial else self.rows,
+                "_sg_start": self.start, "_sg_stop": self.stop, "_sg_maxrow": self.maxrow,
+                "_sg_nrange": self.stop - self.start, "_sg_warp": WARP}
+
+    def _read(self, name, offset=0, count=None):
+        """Device values of one of our arrays (a part of it: no full download)."""
+        a = self.device.arr(self.variables[name])
+        if a.host_valid:
+            flat = a.host.ravel()
+            return np.array(flat[offset:None if count is None else offset + count])
+        count = a.size - offset if count is None else count
+        out = np.empty(count, dtype=np.int32)
+        if count:
+            self.device.backend.download(a.buf, out, offset_bytes=4 * offset)
+        return out
+
+    def _row(self, src):
+        return self.rowsyn[self.rowstart[src]:self.rowstart[src + 1]]
 
 
-def prepare_queue(device, pathway):
-    sources = np.asarray(device.get_value(pathway.synapse_sources), dtype=np.int64)
+class SpikeRing(_Propagation):
+    mode = "ring"
+
+    def __init__(self, device, pathway, layout, rowstart, rowsyn, spikes=()):
+        d = layout[4][1]
+        self.d, self.D = d, d + 1
+        R = layout[3] - layout[2]
+        self.R = R
+        arrays = []
+        if d > 0:
+            ring = np.zeros((self.D, R + 1), dtype=np.int32)
+            # events in flight: spikes of age a sit in slot (0 - a) mod D
+            for age, srcs in spikes:
+                ring[-age % self.D, :len(srcs)] = srcs
+                ring[-age % self.D, R] = len(srcs)
+            arrays = [("_sg_ring", ring.ravel()), ("_sg_rhead", np.zeros(1, dtype=np.int32))]
+        super().__init__(device, pathway, layout, rowstart, rowsyn, arrays)
+
+    @staticmethod
+    def nbytes(d, R, n_src, n_syn):
+        return 4 * ((d + 1) * (R + 1) * (d > 0) + n_src + 1 + n_syn + 1)
+
+    def template_kwds(self, serial):
+        kw = super().template_kwds(serial)
+        kw.update(_sg_delay=self.d, _sg_D=self.D, _sg_rcap=self.R)
+        return kw
+
+    def pending(self):
+        """Events in flight: [(steps until delivery, synapse indices in order)]."""
+        if self.d == 0:
+            return []
+        head = int(self._read("_sg_rhead")[0])
+        out = []
+        for j in range(self.d):              # spikes of the step j steps before the last
+            slot = (head - 1 - j) % self.D
+            row = slot * (self.R + 1)
+            n = int(self._read("_sg_ring", row + self.R, 1)[0])
+            if n:
+                srcs = self._read("_sg_ring", row, n)
+                syn = np.concatenate([self._row(s) for s in srcs])
+                if len(syn):
+                    out.append((self.d - 1 - j, syn))
+        return out
+
+
+class SynapseQueue(_Propagation):
+    mode = "queue"
+
+    def __init__(self, device, pathway, layout, rowstart, rowsyn, rowdelay, Q, events=()):
+        # a slot gets each synapse at most once from pushes, plus the
+        # events carried over into it
+        self.Q = Q
+        self.cap = max(1, layout[0] + max([len(syn) for _, syn in events] + [0]))
+        count = np.zeros(Q, dtype=np.int32)
+        queue = np.zeros(Q * self.cap, dtype=np.int32)
+        for r, syn in events:               # in flight: slot r holds them first
+            queue[r * self.cap + count[r]:r * self.cap + count[r] + len(syn)] = syn
+            count[r] += len(syn)
+        super().__init__(device, pathway, layout, rowstart, rowsyn,
+                         [("_sg_rowdelay", rowdelay), ("_sg_queue", queue),
+                          ("_sg_qcount", count), ("_sg_qhead", np.zeros(1, dtype=np.int32))])
+
+    @staticmethod
+    def nbytes(Q, n_src, n_syn):
+        return 4 * (Q * max(1, n_syn) + 2 * n_syn + n_src + Q + 2)
+
+    def template_kwds(self, serial):
+        kw = super().template_kwds(serial)
+        kw.update(_sg_Q=self.Q, _sg_cap=self.cap)
+        return kw
+
+    def pending(self):
+        head = int(self._read("_sg_qhead")[0])
+        count = self._read("_sg_qcount")
+        out = []
+        for r in range(self.Q):
+            slot = (head + r) % self.Q
+            if count[slot]:
+                out.append((r, self._read("_sg_queue", slot * self.cap, int(count[slot]))))
+        return out
+
+
+def _same_layout(a, b):
+    return (a[:4] == b[:4] and a[4][0] == b[4][0]
+            and (a[4][1] == b[4][1] if a[4][0] == "homogeneous"
+                 else np.array_equal(a[4][1], b[4][1])))
+
+
+def _as_spike_lists(events, d, sources, rowstart, rowsyn, start, stop, exact):
+    """Events in flight as [(age, source spikes)] for a ring of delay d, or
+    None if they are not whole rows of spikes that d still delivers on time
+    (``exact``: in the ring's order, ascending sources, as serial code needs)."""
+    out = []
+    for r, syn in events:
+        if r > d - 1:
+            return None
+        src = sources[syn]
+        srcs = src[np.r_[True, src[1:] != src[:-1]]] if exact else np.unique(src)
+        if np.any(np.diff(srcs) <= 0) or srcs[0] < start or srcs[-1] >= stop:
+            return None
+        rows = np.concatenate([rowsyn[rowstart[s]:rowstart[s + 1]] for s in srcs])
+        if not (np.array_equal(rows, syn) if exact
+                else np.array_equal(np.sort(rows), np.sort(syn))):
+            return None
+        out.append((d - r, srcs.astype(np.int32)))
+    return out
+
+
+def prepare_queue(device, pathway, serial=False):
+    """The pathway's propagation structure for the coming run (kept from
+    the last run if nothing it depends on changed).  ``serial``: the
+    pathway's code must see synapses in Brian2's order."""
+    sources = np.asarray(_host(device, pathway.synapse_sources), dtype=np.int64).ravel()
     n_syn = len(sources)
     dt = float(pathway.source.clock.dt_)
-    delays = np.asarray(device.get_value(pathway._delays), dtype=np.float64)
+    delays = np.asarray(_host(device, pathway._delays), dtype=np.float64).ravel()
     if delays.size == 1 and n_syn != 1:
-        delays = np.full(n_syn, delays.ravel()[0] if delays.size else 0.0)
+        delays = np.full(n_syn, delays[0])
+    # rounded as Brian2's (C++) spike queue rounds: (int)(delay/dt + 0.5)
     steps = (delays / dt + 0.5).astype(np.int64)
+    start, stop = int(pathway.spikes_start), int(pathway.spikes_stop)
+    homogeneous = n_syn == 0 or steps.min() == steps.max()
+    layout = (n_syn, dt, start, stop,
+              ("homogeneous", int(steps[0]) if n_syn else 0) if homogeneous
+              else ("heterogeneous", steps.astype(np.int32)))
+    old = getattr(pathway, "_sg_queue", None)
+    if old is not None and old.matches(layout):
+        return old          # same synapses and delays: keep spikes in flight
+
+    events = old.pending() if old is not None else []
+    if old is not None and old.dt != dt:
+        # Brian2 rescales the waiting time, (int)(r*old_dt/dt + 0.5); its C++
+        # queue keeps only the last of several slots that meet in one (when
+        # dt grows), we keep them all
+        merged = {}
+        for r, syn in events:
+            r = int(r * old.dt / dt + 0.5)
+            merged[r] = np.concatenate([merged[r], syn]) if r in merged else syn
+        events = sorted(merged.items())
     n_src = pathway.source.variables[pathway.eventspace_name].size - 1
-    order = np.lexsort((steps, sources))
+    order = np.argsort(sources * (int(steps.max()) + 1 if n_syn else 1) + steps, kind="stable")
     rowstart = np.searchsorted(sources[order], np.arange(n_src + 1)).astype(np.int32)
     rowsyn = order.astype(np.int32)
-    rowdelay = steps[order].astype(np.int32)
-    Q = int(steps.max()) + 1 if n_syn else 1
-    start, stop = int(pathway.spikes_start), int(pathway.spikes_stop)
-    old = getattr(pathway, "_sg_queue", None)
-    key = (Q, n_syn, rowsyn.tobytes(), rowdelay.tobytes(), start, stop)
-    if old is not None and old.key == key:
-        return old          # same synapses and delays: keep spikes in flight
     free, total = device.backend.memory_info()
-    need = 4 * (Q * max(1, n_syn) + 2 * n_syn + n_src + Q + 2)
-    if need > (free if free is not None else total):
+    avail = free if free is not None else total
+
+    if homogeneous:
+        d = layout[4][1]
+        spikes = _as_spike_lists(events, d, sources, rowstart, rowsyn, start, stop, serial)
+        if spikes is not None:
+            need = SpikeRing.nbytes(d, stop - start, n_src, n_syn)
+            if need > avail:
+                raise MemoryError(f"{pathway.name}: the spike ring ({d + 1} delay slots x "
+                                  f"{stop - start} sources) needs about {need} bytes of "
+                                  f"device memory, more than {device.backend.device_name} "
+                                  "has free")
+            q = SpikeRing(device, pathway, layout, rowstart, rowsyn, spikes)
+            pathway._sg_queue = q
+            return q
+    Q = max([int(steps.max()) + 1 if n_syn else 1] + [r + 1 for r, _ in events])
+    need = SynapseQueue.nbytes(Q, n_src, n_syn + max([len(syn) for _, syn in events] + [0]))
+    if need > avail:
         raise MemoryError(f"{pathway.name}: the spike queue ({Q} delay slots x "
                           f"{n_syn} synapses) needs about {need} bytes of device memory, "
                           f"more than {device.backend.device_name} has free")
-    q = SynapseQueue(device, rowstart, rowsyn, rowdelay, Q, start, stop)
+    q = SynapseQueue(device, pathway, layout, rowstart, rowsyn,
+                     steps[order].astype(np.int32), Q, events)
+    q.fallback = homogeneous
     pathway._sg_queue = q
     return q

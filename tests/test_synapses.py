@@ -4,9 +4,19 @@ heterogeneous delays, plasticity, summed variables."""
 import numpy as np
 import pytest
 from brian2 import (NeuronGroup, SpikeGeneratorGroup, SpikeMonitor, StateMonitor,
-                    Synapses, ms, run, seed)
+                    Synapses, TimedArray, defaultclock, ms, run, seed)
 
 from conftest import compare, on_device, on_runtime, own
+
+
+#: mappings of rows of events to threads (spikegpu.synqueue.choose_rows);
+#: None: chosen by row length
+ROW_MAPPINGS = [None, "group", "thread", "flat"]
+
+
+def force_rows(monkeypatch, rows):
+    from spikegpu import synqueue
+    monkeypatch.setattr(synqueue, "FORCE_ROWS", rows)
 
 
 def connect_forms():
@@ -106,7 +116,9 @@ def propagation():
     return own(i=M.i[:], t=M.t[:] / ms, v=St.v[:])
 
 
-def test_propagation_homogeneous_and_heterogeneous_delays(backend):
+@pytest.mark.parametrize("rows", ROW_MAPPINGS)
+def test_propagation_homogeneous_and_heterogeneous_delays(backend, monkeypatch, rows):
+    force_rows(monkeypatch, rows)
     ref = compare(backend, propagation)
     assert len(ref["i"]) > 5
 
@@ -404,3 +416,127 @@ def test_connect_sample_zero_step(backend):
 
     with pytest.raises(ValueError, match="stepless_synapses.*step"):
         on_device(backend, script)
+
+# -- spike propagation: homogeneous delays (ring of past spike lists), the
+# -- mapping of rows to threads, serial order -----------------------------
+
+def spiking_at(n, indices, steps):
+    """A NeuronGroup (so that it has subgroups) whose neuron indices[k]
+    spikes in time step steps[k]."""
+    pattern = np.zeros((max(steps) + 1, n))
+    pattern[steps, indices] = 1
+    return NeuronGroup(n, "", threshold="pattern(t, i) > 0.5",
+                       namespace=dict(pattern=TimedArray(pattern, dt=0.1 * ms)))
+
+
+def homogeneous_network(delay_steps, post_delay_steps):
+    rng = np.random.RandomState(3)
+    # and spikes in the last steps of the first run
+    inp = spiking_at(40, np.r_[rng.randint(0, 40, 500), 5, 8, 12, 20, 6, 9],
+                     np.r_[rng.randint(1, 350, 500), 172, 172, 172, 172, 171, 171])
+    G = NeuronGroup(70, """dv/dt = -v/(5*ms) : 1
+                          hits : 1""", threshold="v > 1", reset="v = 0", method="exact")
+    # subgroup source; rows of 70 (i % 4 == 0) and of about 8 synapses
+    S = Synapses(inp[4:36], G, "w : 1\nc : 1",
+                 on_pre="v_post += w\nc += 1",
+                 on_post="hits_post += 1\nw -= 0.001",
+                 delay={"pre": delay_steps * 0.1 * ms, "post": post_delay_steps * 0.1 * ms})
+    S.connect("i % 4 == 0 or (i + 2*j) % 9 == 0")
+    S.w = "0.15 + 0.01*((i*7 + j*3) % 10)"
+    M = SpikeMonitor(G)
+    St = StateMonitor(G, "v", record=[0, 1, 30, 69])
+    run(17.3 * ms)
+    run(20 * ms)                            # spikes in flight across runs
+    return own(i=M.i[:], t=M.t[:] / ms, v=St.v[:], w=S.w[:], c=S.c[:], hits=G.hits[:])
+
+
+@pytest.mark.parametrize("rows", ROW_MAPPINGS)
+@pytest.mark.parametrize("delay_steps,post_delay_steps", [(0, 0), (1, 0), (23, 7)])
+def test_homogeneous_delays_subgroup_pre_and_post(backend, monkeypatch, rows,
+                                                   delay_steps, post_delay_steps):
+    force_rows(monkeypatch, rows)
+    ref = compare(backend, homogeneous_network, delay_steps, post_delay_steps)
+    assert len(ref["i"]) > 20 and ref["hits"].max() > 0 and ref["c"].max() > 5
+
+
+def delay_changes():
+    inp = SpikeGeneratorGroup(3, [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 1, 2],
+                              [1, 2, 3, 4.2, 4.4, 4.6, 8, 9, 14.3, 14.5, 14.8, 15, 15.3, 15.4] * ms)
+    G = NeuronGroup(3, "v : 1\nu : 1")
+    S = Synapses(inp, G, "w : 1", on_pre="v_post += w", delay=2 * ms)   # scalar delay
+    S.connect()
+    S.w = "1 + i + 10*j"
+    P = Synapses(inp, G, "w : 1", on_pre="u_post += w")    # a delay per synapse
+    P.connect()
+    P.w = "1 + i + 10*j"
+    P.delay = 2 * ms
+    St = StateMonitor(G, ["v", "u"], record=True)
+    run(5 * ms)                  # spikes at 4.2-4.6 ms are in flight
+    S.delay = 3 * ms             # homogeneous -> homogeneous, longer
+    P.delay = 3 * ms
+    run(2 * ms)
+    S.delay = 0.5 * ms           # shorter: in-flight spikes keep their time
+    P.delay = "j * 1*ms"         # heterogeneous
+    run(1.5 * ms)
+    S.delay = 0 * ms
+    P.delay = 1 * ms             # homogeneous again
+    run(3 * ms)
+    P.delay = "j * 0.25*ms"      # 2.5 steps: rounded as Brian2 rounds
+    run(4 * ms)
+    defaultclock.dt = 0.05 * ms  # waiting times rescaled to the new dt
+    St2 = StateMonitor(G, ["v", "u"], record=True)
+    run(3 * ms)
+    return own(v=St.v[:], u=St.u[:], v2=St2.v[:], u2=St2.u[:])
+
+
+def test_delay_changes_between_runs(backend):
+    compare(backend, delay_changes)
+
+
+def serial_order(delay):
+    # v_post = 10*v_post + w writes the order of the applied synapses as
+    # digits; several synapses reach one target in one step
+    inp = spiking_at(70, [0, 1, 2, 3, 4, 5, 1, 3, 5, 0, 2, 4, 5] + list(range(6, 70)) * 2,
+                     [10, 10, 10, 10, 10, 10, 20, 20, 20, 35, 35, 35, 50] + [12] * 64 + [30] * 64)
+    G = NeuronGroup(20, "v : 1")
+    G.run_regularly("v = 0", when="start")
+    S = Synapses(inp[1:6], G, "w : 1", on_pre="v_post = 10*v_post + w")
+    # synapse order differs from source order; several synapses per pair
+    S.connect(i=[2, 0, 4, 2, 1, 0, 3, 4, 2, 0, 1],
+              j=[0, 0, 0, 0, 1, 0, 0, 1, 1, 2, 0])
+    L = Synapses(inp, G[4:], "w : 1", on_pre="v_post = 10*v_post + w")
+    L.connect(j="(i*5 + k) % 16 for k in range(2) if i >= 6")   # 8 per target and step
+    for syn in (S, L):
+        syn.w = "1 + (i + 3*j) % 9"
+        if delay == "hetero":
+            syn.delay = "(i % 3) * 1*ms"      # pushes of different steps meet
+        else:
+            syn.delay = delay
+    St = StateMonitor(G, "v", record=True, when="end")
+    run(3 * ms)
+    run(4 * ms)
+    return own(v=St.v[:])
+
+
+@pytest.mark.parametrize("rows", [None, "group"])
+@pytest.mark.parametrize("delay", [0 * ms, 0.5 * ms, "hetero"])
+def test_serial_code_applies_synapses_in_brian2_order(backend, monkeypatch, rows, delay):
+    force_rows(monkeypatch, rows)          # serial code ignores the mapping
+    ref = compare(backend, serial_order, delay, rtol=0)
+    assert np.any(ref["v"] > 100)          # several synapses in one step
+
+
+@pytest.mark.parametrize("rows", ["group", "thread", "flat"])
+def test_propagation_kernels_correct_with_one_work_group(backend, monkeypatch, rows):
+    # kernels stride over the grid: a grid of one work-group (as a fused
+    # step kernel may launch them) gives the same results
+    from spikegpu.device import GPUDevice
+    launch_size = GPUDevice.launch_size
+
+    def one_group(self, codeobj, policy):
+        gs, ls = launch_size(self, codeobj, policy)
+        return ls, ls
+    monkeypatch.setattr(GPUDevice, "launch_size", one_group)
+    force_rows(monkeypatch, rows)
+    compare(backend, homogeneous_network, 23, 7)
+    compare(backend, propagation)

@@ -1,9 +1,166 @@
-## Brian2 object: a SynapticPathway (on_pre / on_post code).  Applies the
-## code to the synapses in the current queue slot, then advances the queue.
+## Brian2 object: a SynapticPathway (on_pre / on_post code) with its spike
+## propagation (data built by spikegpu/synqueue.py), in one of two modes:
+##   ring  (all synapses delayed by d steps): 'run' copies this step's
+##         events of the source range into the ring slot of now and applies
+##         the code to the rows of the events in the slot of now - d (d = 0:
+##         this step's events, read from the eventspace); 'advance' (d > 0)
+##         moves the ring.
+##   queue (heterogeneous delays): 'push' appends the synapses of this
+##         step's events to the slots now + delay, 'run' applies the code to
+##         the synapses in the slot of now, 'advance' clears it and moves on.
+## Rows of events are mapped to threads by c.kw['_sg_rows'] (see `rows`).
 ## Pre/post variables changed by += / -= use atomic adds; other writes to
-## them make the code run serially (generator.py decides).
+## them make the code run serially (generator.py decides), then in Brian2's
+## order: by push time, then source, then synapse index.
+## Every loop strides over the grid, so any launch size (one work-group
+## included) gives the same result.
 ## USES_VARIABLES { _synaptic_pre }
 <%namespace file="common.mako" import="*"/>
+## This step's events of the source range [start, stop): eventspace[_lo, _hi)
+## (the eventspace is ascending, so they are one stretch of it).
+<%def name="event_range()">
+    const int32_t _nev = ${c.eventspace}[${c.eventspace_n}];
+%if c.kw['_sg_start'] == 0 and c.kw['_sg_stop'] == c.eventspace_n:
+    const int32_t _lo = 0, _hi = _nev;
+%else:
+    int32_t _lo = 0, _hi = _nev;
+    for (int32_t _b = _nev; _lo < _b; ) {
+        const int32_t _m = (_lo + _b) / 2;
+        if (${c.eventspace}[_m] < ${c.kw['_sg_start']}) _lo = _m + 1; else _b = _m;
+    }
+    for (int32_t _a = _lo; _a < _hi; ) {
+        const int32_t _m = (_a + _hi) / 2;
+        if (${c.eventspace}[_m] < ${c.kw['_sg_stop']}) _a = _m + 1; else _hi = _m;
+    }
+%endif
+</%def>
+## For every synapse (CSR position _k) of the rows of the source neurons
+## spk[0 .. nspk): the caller's body.
+##   serial: one thread, events in order, rows in order (Brian2's order)
+##   group:  a work-group per event, its threads over the row
+##   thread: a thread per event looping over its row; rows longer than a
+##           warp are left to a second, work-group-per-event pass
+##   flat:   a thread per (event, position < longest row)
+<%def name="rows(spk, nspk)">
+<%
+    rowstart = c.ptr('_sg_rowstart')
+    mapping = c.kw['_sg_rows']
+    maxrow = c.kw['_sg_maxrow']
+    warp = c.kw['_sg_warp']
+%>
+%if mapping == 'serial':
+    if (SG_GID == 0) {
+        for (int32_t _s = 0; _s < ${nspk}; _s++) {
+            const int32_t _src = ${spk}[_s];
+            const int32_t _end = ${rowstart}[_src + 1];
+            for (int32_t _k = ${rowstart}[_src]; _k < _end; _k++) {
+                ${caller.body()}
+            }
+        }
+    }
+%elif mapping == 'group':
+    for (int32_t _s = SG_GROUP; _s < ${nspk}; _s += SG_NGROUPS) {
+        const int32_t _src = ${spk}[_s];
+        const int32_t _end = ${rowstart}[_src + 1];
+        for (int32_t _k = ${rowstart}[_src] + SG_LID; _k < _end; _k += SG_LSIZE) {
+            ${caller.body()}
+        }
+    }
+%elif mapping == 'thread':
+    for (int64_t _s = SG_GID; _s < ${nspk}; _s += SG_GSIZE) {
+        const int32_t _src = ${spk}[_s];
+        const int32_t _begin = ${rowstart}[_src], _end = ${rowstart}[_src + 1];
+%if maxrow > warp:
+        if (_end - _begin > ${warp}) continue;
+%endif
+        for (int32_t _k = _begin; _k < _end; _k++) {
+            ${caller.body()}
+        }
+    }
+%if maxrow > warp:
+    for (int32_t _s = SG_GROUP; _s < ${nspk}; _s += SG_NGROUPS) {
+        const int32_t _src = ${spk}[_s];
+        const int32_t _begin = ${rowstart}[_src], _end = ${rowstart}[_src + 1];
+        if (_end - _begin <= ${warp}) continue;
+        for (int32_t _k = _begin + SG_LID; _k < _end; _k += SG_LSIZE) {
+            ${caller.body()}
+        }
+    }
+%endif
+%elif mapping == 'flat':
+%if maxrow > 0:
+    for (int64_t _f = SG_GID; _f < (int64_t)(${nspk}) * ${maxrow}; _f += SG_GSIZE) {
+        const int32_t _src = ${spk}[_f / ${maxrow}];
+        const int32_t _k = ${rowstart}[_src] + (int32_t)(_f % ${maxrow});
+        if (_k < ${rowstart}[_src + 1]) {
+            ${caller.body()}
+        }
+    }
+%endif
+%endif
+</%def>
+## the pathway's code for synapse ``syn``
+<%def name="apply(syn)">
+            {
+            const int64_t _idx = ${syn};
+            const int64_t _vectorisation_idx = _idx;
+            ${rng(c, '_idx')}
+            ${code(c.vector_code)}
+            }
+</%def>
+%if c.kw['_sg_mode'] == 'ring':
+${signature(c, 'run')}
+{
+    ${prologue(c)}
+    ${event_range()}
+%if c.kw['_sg_delay'] > 0:
+    ## a slot: up to R source indices, then their count
+    const int32_t _R = ${c.kw['_sg_rcap']};
+    const int32_t _head = ${c.ptr('_sg_rhead')}[0];
+    SG_GLOBAL int32_t *_now = ${c.ptr('_sg_ring')} + (int64_t)_head * (_R + 1);
+    for (int64_t _i = SG_GID; _i < _hi - _lo; _i += SG_GSIZE)
+        _now[_i] = ${c.eventspace}[_lo + _i];
+    if (SG_GID == 0) _now[_R] = _hi - _lo;
+    ## the slot of now - d (another slot: D = d + 1)
+    SG_GLOBAL const int32_t *_spk = ${c.ptr('_sg_ring')} + (int64_t)((_head + 1) % ${c.kw['_sg_D']}) * (_R + 1);
+    const int32_t _nspk = _spk[_R];
+%else:
+    SG_GLOBAL const int32_t *_spk = ${c.eventspace} + _lo;
+    const int32_t _nspk = _hi - _lo;
+%endif
+    const int64_t _vectorisation_idx = -1;
+    ${rng(c, '0xFFFFFFFFu')}
+    ${code(c.scalar_code)}
+    <%self:rows spk="_spk" nspk="_nspk">
+        ${apply(c.ptr('_sg_rowsyn') + '[_k]')}
+    </%self:rows>
+}
+%if c.kw['_sg_delay'] > 0:
+
+${signature(c, 'advance')}
+{
+    if (SG_GID == 0)
+        ${c.ptr('_sg_rhead')}[0] = (${c.ptr('_sg_rhead')}[0] + 1) % ${c.kw['_sg_D']};
+}
+%endif
+%else:
+${signature(c, 'push')}
+{
+    ${event_range()}
+    const int32_t _head = ${c.ptr('_sg_qhead')}[0];
+    SG_GLOBAL const int32_t *_spk = ${c.eventspace} + _lo;
+    const int32_t _nspk = _hi - _lo;
+    <%self:rows spk="_spk" nspk="_nspk">
+            const int32_t _slot = (_head + ${c.ptr('_sg_rowdelay')}[_k]) % ${c.kw['_sg_Q']};
+%if c.kw['_sg_rows'] == 'serial':
+            const int32_t _pos = ${c.ptr('_sg_qcount')}[_slot]++;
+%else:
+            const int32_t _pos = sg_atomic_add_int(&${c.ptr('_sg_qcount')}[_slot], 1);
+%endif
+            ${c.ptr('_sg_queue')}[(int64_t)_slot * ${c.kw['_sg_cap']} + _pos] = ${c.ptr('_sg_rowsyn')}[_k];
+    </%self:rows>
+}
+
 ${signature(c, 'run')}
 {
     ${prologue(c)}
@@ -16,12 +173,7 @@ ${signature(c, 'run')}
     ${elements(c, '_n')}
     {
         const int64_t _sg_k = _idx;
-        {
-        const int64_t _idx = _slot[_sg_k];
-        const int64_t _vectorisation_idx = _idx;
-        ${rng(c, '_idx')}
-        ${code(c.vector_code)}
-        }
+        ${apply('_slot[_sg_k]')}
     }
 }
 
@@ -33,3 +185,4 @@ ${signature(c, 'advance')}
         ${c.ptr('_sg_qhead')}[0] = (_head + 1) % ${c.kw['_sg_Q']};
     }
 }
+%endif
