@@ -19,7 +19,10 @@ from .generator import c_type
 
 #: launch policies whose kernels are correct with a single work-group (all
 #: loop with grid- or group-strides; 'blocks' needs one group per block)
-SINGLE_GROUP_POLICIES = {"elements", "events", "group", "single", "queue", "spike_blocks"}
+SINGLE_GROUP_POLICIES = {"elements", "events", "group", "single", "queue", "spike_blocks",
+                         "spike_threads", "spike_flat"}
+#: policies of a pathway's propagation kernels (rows of events, queue slots)
+SYNAPTIC_POLICIES = {"queue", "spike_blocks", "spike_threads", "spike_flat"}
 
 
 class StepKernel:
@@ -117,8 +120,9 @@ def _small(device, sections):
         policy = dict(launches(co)["run"])[suffix]
         synaptic = isinstance(co.owner, (Synapses, SynapticPathway)) or \
             isinstance(getattr(co.owner, "synapses", None), Synapses)
-        if policy in ("queue", "spike_blocks"):
-            n, synaptic = co.extra.get("_sg_cap", 0), True
+        if policy in SYNAPTIC_POLICIES or co.template_name == "synapses":
+            n = int(co.owner.synapses.variables["N"].get_value())
+            synaptic = True
         elif policy == "events":
             n = co.ctx.eventspace_n
         elif policy == "elements":
