@@ -88,6 +88,7 @@ class GPUDevice(Device):
         self._compiled = weakref.WeakValueDictionary()  # name -> code object
         self.seed_value = None
         self._seed_buf = None
+        self._seed_key = None                       # host copy of the Philox key
         self._oneoff_buf = None
         self._oneoff_counter = 0
         self._stream_counter = 0
@@ -349,8 +350,12 @@ class GPUDevice(Device):
         codeobj.extra = kw
         codeobj.ctx = ctx
         codeobj.kernel_source = source + "\n" + kernel_entry_points(codeobj)
-        self._stream_counter += 1
-        codeobj.stream_id = self._stream_counter
+        if ctx.uses_rng:
+            # only code objects that draw random numbers take a stream, so that
+            # the same code objects get the same streams after
+            # restore(restore_random_state=True) (see get_random_state)
+            self._stream_counter += 1
+            codeobj.stream_id = self._stream_counter
         self.pending_compile.append(codeobj)
         return codeobj
 
@@ -541,6 +546,7 @@ class GPUDevice(Device):
             s = int(seed) & 0xFFFFFFFFFFFFFFFF
             key = np.array([s & 0xFFFFFFFF, s >> 32], dtype=np.uint32)
         self._oneoff_counter = 0
+        self._seed_key = key
         if self._seed_buf is not None:
             self.backend.upload(self._seed_buf, key)
 
@@ -548,6 +554,34 @@ class GPUDevice(Device):
         self.seed_value = seed
         if self._seed_buf is not None:
             self.enqueue(lambda: self._apply_seed(seed))
+
+    def get_random_state(self):
+        """A random number is a function of the Philox key, the code object's
+        stream, the counter (the clock's time step; for one-off code objects
+        ``_oneoff_counter``) and the element: the state is the key and the
+        two counters that hand out streams and one-off steps (and numpy's
+        state, which Brian2 restores as well).  Code objects are created
+        anew for each run, so after ``restore()`` without the random state
+        they take new streams: new random numbers, as Brian2's semantics."""
+        self.flush()
+        self._rng_buffers()
+        return {"spikegpu_philox_key": np.array(self._seed_key, dtype=np.uint32),
+                "stream_counter": self._stream_counter,
+                "oneoff_counter": self._oneoff_counter,
+                "numpy_state": np.random.get_state()}
+
+    def set_random_state(self, state):
+        if not (isinstance(state, dict) and "spikegpu_philox_key" in state):
+            raise ValueError("gpu_standalone: the stored random state was not stored by "
+                             "gpu_standalone (restore_random_state=True needs a state "
+                             "stored on this device)")
+        self.flush()
+        self._rng_buffers()
+        self._seed_key = np.array(state["spikegpu_philox_key"], dtype=np.uint32)
+        self.backend.upload(self._seed_buf, self._seed_key)
+        self._stream_counter = int(state["stream_counter"])
+        self._oneoff_counter = int(state["oneoff_counter"])
+        np.random.set_state(state["numpy_state"])
 
     # -- kernel launch -------------------------------------------------------
     def kernel_args(self, codeobj, step_buf, capacity=0):
