@@ -195,7 +195,10 @@ class GPUDevice(Device):
 
     def resize_along_first(self, var, new_size):
         a = self._host_op(var)
-        a.set_shape((int(new_size),) + tuple(a.shape[1:]))
+        if isinstance(new_size, tuple):     # the full shape (restore())
+            a.set_shape(tuple(int(n) for n in new_size))
+        else:
+            a.set_shape((int(new_size),) + tuple(a.shape[1:]))
 
     def get_value(self, var, access_data=True):
         self.flush()
@@ -209,7 +212,10 @@ class GPUDevice(Device):
         self.fill_with_array(var, value)
 
     def spike_queue(self, source_start, source_end):
-        return None  # propagation is done by kernels (see synapses templates)
+        # propagation is done by kernels (see synapses templates); this holds
+        # their structure and the spikes in flight for store()/restore()
+        from .synqueue import PathwayQueue
+        return PathwayQueue(self)
 
     # -- VariableView hooks --------------------------------------------------
     def variableview_set_with_index_array(self, variableview, item, value, check_units):
@@ -670,11 +676,56 @@ class GPUDevice(Device):
         pending work."""
         self.flush()
 
-    def network_store(self, net, *args, **kwds):
-        raise NotImplementedError("gpu_standalone does not support store() yet")
+    # Brian2's store()/restore() on top of the device hooks: get_value,
+    # set_value and resize for the state variables (monitors shrink back),
+    # PathwayQueue for the spikes in flight (synqueue.py),
+    # get_random_state/set_random_state.  store() is Brian2's, plus the
+    # delays of heterogeneous pathways, which Brian2 2.9 misses (they belong
+    # to the Synapses but live in the pathway; Brian2 2.10 stores them the
+    # same way, brian2 #1726).
+    def network_store(self, net, name="default", filename=None):
+        import pickle
+        from brian2.core.network import _get_all_objects
+        from brian2.synapses.synapses import SynapticPathway
+        self._check_not_running("store")
+        self.flush()
+        objects = _get_all_objects(net.objects)
+        for clock in {obj.clock for obj in objects}:
+            clock._set_t_update_dt(target_t=net.t)
+        state = net._full_state()
+        for obj in objects:
+            if isinstance(obj, SynapticPathway) and "delay" not in state[obj.name]:
+                delay = obj.variables["delay"]
+                state[obj.name]["delay"] = (np.array(delay.get_value()), delay.size)
+        state["_random_generator_state"] = self.get_random_state()
+        if filename is None:
+            net._stored_state[name] = state
+            return
+        stored = {}
+        if os.path.exists(filename):      # a file holds several named states
+            with open(filename, "rb") as f:
+                stored = pickle.load(f)
+        stored[name] = state
+        with open(filename, "wb") as f:
+            pickle.dump(stored, f, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def network_restore(self, net, *args, **kwds):
-        raise NotImplementedError("gpu_standalone does not support restore() yet")
+    def network_restore(self, net, name="default", filename=None,
+                        restore_random_state=False):
+        from brian2.core.network import Network
+        self._check_not_running("restore")
+        self.flush()
+        Network.restore.original_function(net, name=name, filename=filename,
+                                          restore_random_state=restore_random_state)
+
+    @staticmethod
+    def _check_not_running(what):
+        from brian2.core.network import Network
+        if Network._globally_running:
+            # monitors' sizes and the clocks' host copies are only current
+            # between runs
+            raise NotImplementedError(f"gpu_standalone: {what}() during a run (from a "
+                                      "network_operation) is not supported; call it "
+                                      "between runs")
 
     def reinit(self):
         build_on_run, build_options = self.build_on_run, self.build_options

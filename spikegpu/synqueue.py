@@ -39,7 +39,12 @@ the same.  Otherwise it is rebuilt and the events in flight are carried
 over with their remaining time, as Brian2's queue does: into a new ring if
 they are rows of spikes that the new delay can still deliver on time, else
 into a queue (a 'fallback' queue even for homogeneous delays, tried again
-as a ring at the next run)."""
+as a ring at the next run).
+
+What Brian2 sees as the pathway's ``queue`` is a `PathwayQueue`
+(`GPUDevice.spike_queue`): it holds the structure, gives ``store()`` the
+events in flight and takes them back from ``restore()``; the next run
+builds a structure for them, as for a rebuild."""
 import numpy as np
 from brian2.core.variables import ArrayVariable
 
@@ -206,6 +211,38 @@ class SynapseQueue(_Propagation):
         return out
 
 
+class PathwayQueue:
+    """A pathway's ``queue``: its propagation structure, and the events in
+    flight that ``restore()`` handed back until the next run takes them."""
+
+    def __init__(self, device):
+        self.device = device
+        self.structure = None       # SpikeRing or SynapseQueue (prepare_queue)
+        self.restored = None        # (dt, events) from restore()
+
+    # Brian2's protocol for store() and restore()
+    def _full_state(self):
+        if self.restored is not None:
+            dt, events = self.restored
+        elif self.structure is None:
+            return None
+        else:
+            dt, events = self.structure.dt, self.structure.pending()
+        return {"spikegpu_events": [(int(r), np.array(syn, dtype=np.int32))
+                                    for r, syn in events], "dt": dt}
+
+    def _restore_from_full_state(self, state):
+        if state is None:       # stored before the first run: nothing in flight
+            self.restored = (None, [])
+        elif isinstance(state, dict) and "spikegpu_events" in state:
+            self.restored = (state["dt"], [(int(r), np.asarray(syn, dtype=np.int32))
+                                           for r, syn in state["spikegpu_events"]])
+        else:
+            raise ValueError("gpu_standalone: the stored spike queue was not stored by "
+                             "gpu_standalone (states of another device cannot be "
+                             "restored)")
+
+
 def _same_layout(a, b):
     return (a[:4] == b[:4] and a[4][0] == b[4][0]
             and (a[4][1] == b[4][1] if a[4][0] == "homogeneous"
@@ -249,18 +286,28 @@ def prepare_queue(device, pathway, serial=False):
     layout = (n_syn, dt, start, stop,
               ("homogeneous", int(steps[0]) if n_syn else 0) if homogeneous
               else ("heterogeneous", steps.astype(np.int32)))
-    old = getattr(pathway, "_sg_queue", None)
-    if old is not None and old.matches(layout):
+    pq = pathway.queue
+    if not isinstance(pq, PathwayQueue):      # created under another device
+        pq = pathway.queue = PathwayQueue(device)
+    old, restored, pq.restored = pq.structure, pq.restored, None
+    if restored is None and old is not None and old.matches(layout):
         return old          # same synapses and delays: keep spikes in flight
 
-    events = old.pending() if old is not None else []
-    if old is not None and old.dt != dt:
+    if restored is not None:                  # restore(): the stored events
+        events_dt, events = restored
+        if events and max(int(syn.max()) for _, syn in events if len(syn)) >= n_syn:
+            raise ValueError(f"{pathway.name}: the restored spikes in flight go to "
+                             f"synapses that do not exist ({n_syn} synapses)")
+    else:
+        events = old.pending() if old is not None else []
+        events_dt = old.dt if old is not None else dt
+    if events and events_dt != dt:
         # Brian2 rescales the waiting time, (int)(r*old_dt/dt + 0.5); its C++
         # queue keeps only the last of several slots that meet in one (when
         # dt grows), we keep them all
         merged = {}
         for r, syn in events:
-            r = int(r * old.dt / dt + 0.5)
+            r = int(r * events_dt / dt + 0.5)
             merged[r] = np.concatenate([merged[r], syn]) if r in merged else syn
         events = sorted(merged.items())
     n_src = pathway.source.variables[pathway.eventspace_name].size - 1
@@ -281,7 +328,7 @@ def prepare_queue(device, pathway, serial=False):
                                   f"device memory, more than {device.backend.device_name} "
                                   "has free")
             q = SpikeRing(device, pathway, layout, rowstart, rowsyn, spikes)
-            pathway._sg_queue = q
+            pq.structure = q
             return q
     Q = max([int(steps.max()) + 1 if n_syn else 1] + [r + 1 for r, _ in events])
     need = SynapseQueue.nbytes(Q, n_src, n_syn + max([len(syn) for _, syn in events] + [0]))
@@ -292,5 +339,5 @@ def prepare_queue(device, pathway, serial=False):
     q = SynapseQueue(device, pathway, layout, rowstart, rowsyn,
                      steps[order].astype(np.int32), Q, events)
     q.fallback = homogeneous
-    pathway._sg_queue = q
+    pq.structure = q
     return q
