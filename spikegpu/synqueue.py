@@ -220,6 +220,16 @@ class PathwayQueue:
         self.structure = None       # SpikeRing or SynapseQueue (prepare_queue)
         self.restored = None        # (dt, events) from restore()
 
+    def prepare(self, delays, dt, sources):
+        # called by Brian2 >= 2.10 before a run; the structure is built when
+        # the pathway's code object is created (prepare_queue)
+        pass
+
+    def __bool__(self):
+        # Brian2 >= 2.10 takes a true `pathway.queue` for its runtime C++
+        # queue and asks it for a capsule
+        return False
+
     # Brian2's protocol for store() and restore()
     def _full_state(self):
         if self.restored is not None:
