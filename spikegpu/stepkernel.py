@@ -118,10 +118,10 @@ def _small(device, sections):
     from brian2.synapses.synapses import Synapses, SynapticPathway
     for co, suffix in sections:
         policy = dict(launches(co)["run"])[suffix]
-        synaptic = isinstance(co.owner, (Synapses, SynapticPathway)) or \
-            isinstance(getattr(co.owner, "synapses", None), Synapses)
-        if policy in SYNAPTIC_POLICIES or co.template_name == "synapses":
-            n = int(co.owner.synapses.variables["N"].get_value())
+        synaptic = isinstance(co.owner, (Synapses, SynapticPathway))
+        if co.template_name == "synapses":
+            # the pathway (Brian2 >= 2.10 makes the Synapses the owner)
+            n = int(co.extra["pathway"].synapses.variables["N"].get_value())
             synaptic = True
         elif policy == "events":
             n = co.ctx.eventspace_n

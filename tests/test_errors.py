@@ -1,5 +1,7 @@
 """Unsupported input gets a clear error naming the object and the feature."""
 import pytest
+
+import spikegpu
 from brian2 import (Function, NeuronGroup, Synapses, implementation, ms, run,
                     set_device, check_units)
 
@@ -60,6 +62,8 @@ def test_backend_not_installed(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
     monkeypatch.setattr(backends, "_instances", {})
+    # the device keeps its backend between tests of one backend
+    monkeypatch.setattr(spikegpu.gpu_standalone_device, "_backend", None)
 
     def script():
         G = NeuronGroup(3, "dv/dt = -v/ms : 1")
@@ -72,6 +76,7 @@ def test_backend_not_installed(monkeypatch):
 def test_device_without_double_precision(monkeypatch, backend):
     be = backends.get_backend(backend)
     monkeypatch.setattr(type(be), "supports_double", property(lambda self: False))
+    monkeypatch.setattr(spikegpu.gpu_standalone_device, "_backend", None)
 
     def script():
         G = NeuronGroup(3, "dv/dt = -v/ms : 1")
