@@ -168,10 +168,12 @@ def main(argv=None):
                 except Exception as exc:  # a backend that is not there
                     r = dict(error=f"{type(exc).__name__}: {exc}"[:300])
                 rows.append(dict(model=model, impl=f"spikegpu/{backend}", mode=mode, **r))
+                print("row", json.dumps(rows[-1]), flush=True)
         if args.anchors:
             for kind in ("cpp_standalone", "cuda_standalone"):
                 r = measure_anchor(kind, args.steps, model)
                 rows.append(dict(model=model, impl=kind, mode="", **r))
+                print("row", json.dumps(rows[-1]), flush=True)
     print(f"\n{'model':26} {'implementation':22} {'mode':9} {'us/step':>9} {'spikes':>8}  device")
     for r in rows:
         us = f"{r['us_per_step']:9.2f}" if "us_per_step" in r else "      n/a"

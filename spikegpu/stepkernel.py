@@ -121,7 +121,7 @@ def _small(device, sections):
         synaptic = isinstance(co.owner, (Synapses, SynapticPathway))
         if co.template_name == "synapses":
             # the pathway (Brian2 >= 2.10 makes the Synapses the owner)
-            n = int(co.extra["pathway"].synapses.variables["N"].get_value())
+            n = int(device._scalar_value(co.extra["pathway"].synapses.variables["N"]))
             synaptic = True
         elif policy == "events":
             n = co.ctx.eventspace_n
