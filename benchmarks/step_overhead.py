@@ -153,6 +153,7 @@ def main(argv=None):
     ap.add_argument("--backends", default="auto")
     ap.add_argument("--steps", type=int, default=10000)
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--modes", default="fused,graphs,launches")
     ap.add_argument("--anchors", action="store_true",
                     help="also run cpp_standalone and (if installed) cuda_standalone")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "step_overhead.json"))
@@ -162,7 +163,7 @@ def main(argv=None):
         for backend in args.backends.split(","):
             modes = ["fused", "graphs", "launches"] if backend in ("cuda", "auto") \
                 else ["fused", "launches"]
-            for mode in modes:
+            for mode in [m for m in modes if m in args.modes.split(",")]:
                 try:
                     r = measure_spikegpu(backend, mode, args.steps, model)
                 except Exception as exc:  # a backend that is not there

@@ -102,12 +102,22 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
             raise ValueError(f'Do not know how to handle report argument "{report}".')
         report_cb(0 * second, 0.0, t_start * second, duration * second)
 
+    # one fused kernel per block of steps where possible (stepkernel.py);
+    # compiling it, the first time, is not loop time
+    single = len(clocks) == 1
+    no_python = not any(launches is None for _, _, launches in plan)
+    step_kernel = None
+    if single and no_python and not profile:
+        from .stepkernel import plan as plan_step_kernel
+        step_kernel = plan_step_kernel(device, active, clocks[0], clock_arrays[clocks[0]])
+        if step_kernel is not None:
+            step_kernel.build()
+
     profiling = {}
     launch = be.launch
     counters = {"launches": 0}
     start_time = time.time()
     next_report = [start_time + (report_period if report is not None else 0)]
-    single = len(clocks) == 1
     stopped = False
 
     def run_network_operation(obj):
@@ -164,13 +174,6 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
         return (device._maximum_run_time is not None and
                 time.time() - start_time > float(device._maximum_run_time))
 
-    no_python = not any(launches is None for _, _, launches in plan)
-    step_kernel = None
-    if single and no_python and not profile:
-        from .stepkernel import plan as plan_step_kernel
-        step_kernel = plan_step_kernel(device, active, clocks[0], clock_arrays[clocks[0]])
-        if step_kernel is not None:
-            step_kernel.build()
     use_graphs = (step_kernel is None and single and getattr(be, "supports_graphs", False)
                   and not profile and device.use_graphs and no_python)
     device.last_run_mode = ("fused" if step_kernel is not None else

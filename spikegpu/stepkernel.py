@@ -60,11 +60,12 @@ class StepKernel:
         out = [a.buf for a in arrays]
         out += [seed_buf] + [a.buf for a in self.clock_arrays] + [np.int64(0)]
         out += [np.int64(co.capacity) for co in self.codeobjs]
+        out += [np.uint32(co.stream_id) for co in self.codeobjs]
         return out
 
     def launch(self, args, nsteps):
         import numpy as np
-        n_arrays = len(args) - 5 - len(self.codeobjs)
+        n_arrays = len(args) - 5 - 2 * len(self.codeobjs)
         args[n_arrays + 4] = np.int64(nsteps)
         self.device.backend.launch(self.kernel, self.local_size, self.local_size, args)
 
@@ -154,6 +155,9 @@ def _source(device, sections):
                "SG_GLOBAL double* _sg_t", "SG_GLOBAL const double* _sg_dt",
                "const int64_t _sg_nsteps"]
     params += [f"const int64_t _sg_cap{k}" for k in range(len(codeobjs))]
+    # random streams are arguments: code objects made for a new run take new
+    # streams, and the source (and its compiled binary) must stay the same
+    params += [f"const uint32_t _sg_stream{k}" for k in range(len(codeobjs))]
     local_vars = {}
     for co, suffix in sections:
         for t, n, size in co.ctx.locals.get(suffix, []):
@@ -164,7 +168,7 @@ def _source(device, sections):
     for co, suffix in sections:
         k = [id(x) for x in codeobjs].index(id(co))
         args = [f"_a{index[id(device.arrays[var])]}" for _, var in co.params]
-        args += ["_sg_seed", "_sg_ts", f"(uint32_t){co.stream_id}", f"_sg_cap{k}"]
+        args += ["_sg_seed", "_sg_ts", f"_sg_stream{k}", f"_sg_cap{k}"]
         largs = "".join(f" SG_LOCAL_ARG({n})" for t, n, _ in co.ctx.locals.get(suffix, []))
         calls.append(f"        {co.kernel_name}_{suffix}_body({', '.join(args)}{largs});\n"
                      "        SG_BARRIER();")
