@@ -89,3 +89,22 @@ def test_auto_rule_fuses_small_networks_only(backend):
     brian2.device.reinit()
     # a CPU device runs one work-group on one core: never fused by default
     assert small == ("launches" if on_cpu else "fused")
+
+
+def test_second_run_compiles_nothing(backend):
+    """Code objects of a new run take new random streams; the fused kernel
+    takes them as arguments, so its source (and binary) stay the same."""
+    def script():
+        brian2.get_device().fuse = True
+        G = NeuronGroup(50, "dv/dt = (1 - v)/(10*ms) + 0.1*xi/sqrt(ms) : 1",
+                        threshold="v > 1", reset="v = 0", method="euler")
+        run(1 * ms)
+        dev = brian2.get_device()
+        built = dev.stats["programs_built"]
+        run(1 * ms)
+        return {"built": np.array([built, dev.stats["programs_built"]]),
+                "mode": np.array([dev.last_run_mode])}
+
+    out = on_device(backend, script)
+    assert out["mode"][0] == "fused"
+    assert out["built"][1] == out["built"][0]
