@@ -106,6 +106,10 @@ def plan(device, objects, clock, clock_arrays):
     if mode == "auto" and (getattr(device.backend, "is_cpu", False)
                            or not _small(device, sections)):
         return None
+    codeobjs = _unique(co for co, _ in sections)
+    n_args = len(_unique_arrays(device, codeobjs)) + 5 + 2 * len(codeobjs)
+    if 8 * n_args > device.backend.max_param_bytes:
+        return None         # too many arguments for one kernel on this device
     name, source = _source(device, sections)
     return StepKernel(device, sections, clock_arrays, name, source)
 

@@ -108,3 +108,15 @@ def test_second_run_compiles_nothing(backend):
     out = on_device(backend, script)
     assert out["mode"][0] == "fused"
     assert out["built"][1] == out["built"][0]
+
+
+def test_too_many_arguments_falls_back(backend, monkeypatch):
+    """A step whose arrays would not fit a kernel's argument space runs its
+    kernels separately (same results)."""
+    from spikegpu import backends
+    fused = on_device(backend, with_mode(propagation, True))
+    monkeypatch.setattr(backends.get_backend(backend), "max_param_bytes", 64)
+    separate = on_device(backend, with_mode(propagation, True))
+    assert fused.pop("mode")[0] == "fused"
+    assert separate.pop("mode")[0] in ("graphs", "launches")
+    assert_same(fused, separate, rtol=1e-12)

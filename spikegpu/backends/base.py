@@ -86,6 +86,9 @@ class Backend:
     def synchronize(self):
         raise NotImplementedError
 
+    #: bytes of kernel arguments a launch may pass (CUDA's classic limit)
+    max_param_bytes = 4096
+
     def kernel_max_group(self, kernel):
         """The largest work-group this compiled kernel can be launched with."""
         return self.group_size

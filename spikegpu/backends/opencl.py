@@ -120,6 +120,7 @@ class OpenCLBackend(Backend):
         self.group_size = (self.max_work_group if self.is_cpu
                            else min(1024, self.device.max_work_group_size))
         self.compute_units = self.device.max_compute_units
+        self.max_param_bytes = self.device.max_parameter_size
 
     @property
     def supports_double(self):
