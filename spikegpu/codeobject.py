@@ -17,7 +17,9 @@ from .templater import GPUTemplater
 #:   spike_blocks / spike_threads / spike_flat: rows of this step's events
 #:             (a work-group per event / a thread per event / a thread per
 #:             event and row position), see synqueue.choose_rows
-#:   queue:    grid-stride over a queue slot (capacity: the synapses)
+#:   bundle_blocks / bundle_threads / bundle_flat: the bundles of a queue
+#:             slot (a work-group / a thread per bundle / a thread per
+#:             bundle and position), see synqueue.SynapseQueue
 LAUNCHES = {
     "stateupdate": {"run": [("run", "elements")]},
     "reset": {"run": [("run", "events")]},
@@ -33,7 +35,8 @@ LAUNCHES = {
     # Brian2 creates for every run (so the spike queue is prepared with the
     # current delays); the push code object, created once, launches nothing
     "synapses_push_spikes": {},
-    "synapses": {"run": [("push", "spike_blocks"), ("run", "queue"), ("advance", "single")]},
+    "synapses": {"run": [("push", "spike_blocks"), ("run", "bundle_blocks"),
+                         ("advance", "single")]},
     # creation runs through GPUDevice.connect (host scan between the passes)
     "synapses_create_generator": {"run": [("count", "elements"), ("fill", "elements")]},
     "synapses_create_array": {"run": [("fill", "elements")]},
@@ -47,6 +50,9 @@ THRESHOLD_MULTIBLOCK = {"run": [("blocks", "blocks"), ("merge", "group")],
 #: synqueue's mapping of rows of events to threads -> launch policy
 ROW_POLICIES = {"group": "spike_blocks", "thread": "spike_threads", "flat": "spike_flat",
                 "serial": "single"}
+#: the same for the bundles of a queue slot
+BUNDLE_POLICIES = {"group": "bundle_blocks", "thread": "bundle_threads",
+                   "flat": "bundle_flat", "serial": "single"}
 
 
 def synapses_launches(kw):
@@ -56,7 +62,8 @@ def synapses_launches(kw):
     rows = ROW_POLICIES[kw["_sg_rows"]]
     if kw["_sg_mode"] == "ring":
         return {"run": [("run", rows)] + ([("advance", "single")] if kw["_sg_delay"] else [])}
-    return {"run": [("push", rows), ("run", "queue"), ("advance", "single")]}
+    return {"run": [("push", rows), ("run", BUNDLE_POLICIES[kw["_sg_brows"]]),
+                    ("advance", "single")]}
 
 
 def launches(codeobj):

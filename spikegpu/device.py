@@ -604,7 +604,7 @@ class GPUDevice(Device):
     def launch_size(self, codeobj, policy):
         be = self.backend
         wg = be.max_work_group
-        if policy == "single" or (policy in ("elements", "events", "queue") and codeobj.serial):
+        if policy == "single" or (policy in ("elements", "events") and codeobj.serial):
             return 1, 1
         if policy == "group":
             return be.group_size, be.group_size
@@ -614,14 +614,19 @@ class GPUDevice(Device):
         if policy == "spike_blocks":    # a work-group per event of the source range
             blocks = max(1, min(codeobj.extra["_sg_nrange"], 4 * be.compute_units))
             return blocks * wg, wg
+        if policy == "bundle_blocks":   # a work-group per bundle of a queue slot
+            blocks = max(1, min(codeobj.extra["_sg_cap"], 4 * be.compute_units))
+            return blocks * wg, wg
         if policy == "events":
             n = codeobj.ctx.eventspace_n
         elif policy == "spike_threads":
             n = codeobj.extra["_sg_nrange"]
         elif policy == "spike_flat":
             n = codeobj.extra["_sg_nrange"] * max(1, codeobj.extra["_sg_maxrow"])
-        elif policy == "queue":
+        elif policy == "bundle_threads":
             n = codeobj.extra["_sg_cap"]
+        elif policy == "bundle_flat":
+            n = codeobj.extra["_sg_cap"] * max(1, codeobj.extra["_sg_bmaxrow"])
         else:
             n = self._n_elements(codeobj)
         limit = wg * max(1, be.compute_units) * 8

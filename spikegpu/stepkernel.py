@@ -19,10 +19,12 @@ from .generator import c_type
 
 #: launch policies whose kernels are correct with a single work-group (all
 #: loop with grid- or group-strides; 'blocks' needs one group per block)
-SINGLE_GROUP_POLICIES = {"elements", "events", "group", "single", "queue", "spike_blocks",
-                         "spike_threads", "spike_flat"}
+SINGLE_GROUP_POLICIES = {"elements", "events", "group", "single", "spike_blocks",
+                         "spike_threads", "spike_flat", "bundle_blocks", "bundle_threads",
+                         "bundle_flat"}
 #: policies of a pathway's propagation kernels (rows of events, queue slots)
-SYNAPTIC_POLICIES = {"queue", "spike_blocks", "spike_threads", "spike_flat"}
+SYNAPTIC_POLICIES = {"spike_blocks", "spike_threads", "spike_flat", "bundle_blocks",
+                     "bundle_threads", "bundle_flat"}
 
 
 class StepKernel:

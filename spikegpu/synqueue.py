@@ -17,21 +17,38 @@ ascending synapse order, as in Brian2.  Then one of two structures:
   (d = 0: straight from the eventspace, no ring); 'advance' moves the head.
   Memory: D * (R + 1) ints.
 
-`SynapseQueue`, for heterogeneous delays: a ring of Q = max delay + 1 slots
-  of synapse indices, each of capacity N_syn (`_sg_queue`, `_sg_qcount`,
-  `_sg_qhead`, and `_sg_rowdelay` per CSR position).  'push' appends the
-  synapses of this step's events to slot now + delay, 'run' applies the
-  code to the slot of now, 'advance' clears it and moves the head.
-  Memory: Q * N_syn ints.
+`SynapseQueue`, for heterogeneous delays: a queue of (source, delay)
+  bundles.  A bundle is a maximal run of one delay in a CSR row: bundle b
+  covers CSR positions `_sg_bstart`[b] .. `_sg_bstart`[b + 1] and has the
+  delay `_sg_bdelay`[b]; the bundles of source s are `_sg_rowbundle`[s] ..
+  `_sg_rowbundle`[s + 1].  A ring of Q = max delay + 1 slots of bundle
+  indices (`_sg_queue`, `_sg_qcount`, `_sg_qhead`): 'push' appends each
+  bundle of this step's events to slot now + its delay (work per spike:
+  its number of distinct delays, not its synapses), 'run' applies the
+  code to the synapses of the bundles in the slot of now, 'advance'
+  clears it and moves the head.  A source puts at most one bundle (one
+  per delay) into a slot, so a slot holds at most n_bundles entries.
+  Events in flight carried over from another structure (lists of synapse
+  indices, not necessarily whole bundles) extend the position array
+  (`_sg_rowsyn` beyond the CSR) and get extra bundles (of at most
+  max(WARP, longest bundle) synapses) placed first in their slot; the
+  slots' capacity grows by the most extra bundles of one slot.
+  Memory: Q * (n_bundles + extra) + 2 * n_bundles + N_syn ints (Brunel-like
+  rows of 1000 synapses over 41 delays: ~41 bundles a row, 1/24 of the
+  Q * N_syn ints that a queue of synapses needs).
 
-Rows of events (the ring's 'run', the queue's 'push') are mapped to threads
-per pathway (`choose_rows`, a template keyword): 'group' (a work-group per
-event, threads over its row), 'thread' (a thread per event looping over its
-row; rows longer than a warp are left to a work-group pass of the same
-kernel), 'flat' (a thread per event and row position up to the longest
-row), or 'serial' (one thread) when the code must run serially: then events
-are taken in order and the queue is filled without atomics, so synapses are
-applied in Brian2's order (push time, then source, then synapse index).
+Rows (the ring's 'run': rows of events; the queue's 'push': the bundles of
+rows of events; the queue's 'run': the positions of the bundles of a slot)
+are mapped to threads per pathway (`choose_rows`, template keywords
+`_sg_rows` and, for the queue's run, `_sg_brows`): 'group' (a work-group
+per row, threads over its items), 'thread' (a thread per row looping over
+its items; rows longer than a warp are left to a work-group pass of the
+same kernel), 'flat' (a thread per row and item up to the longest row), or
+'serial' (one thread) when the code must run serially: then rows are taken
+in order and the queue is filled without atomics, so synapses are applied
+in Brian2's order (push time, then source, then synapse index: a slot's
+bundles are in push order, then source order, and a bundle's positions
+ascend).
 
 A structure is kept across runs (with the spikes in flight) while the
 number of synapses, the delays (in steps), dt and the source range stay
@@ -87,11 +104,13 @@ class _Propagation:
     mode = None
     fallback = False
 
-    def __init__(self, device, pathway, layout, rowstart, rowsyn, arrays):
+    def __init__(self, device, pathway, layout, rowstart, rowsyn, arrays, rowitems=None):
         self.layout = layout            # what decides whether to rebuild
         self.n_syn, self.dt, self.start, self.stop, self.steps = layout
         self.rowstart, self.rowsyn = rowstart, rowsyn
-        lengths = np.diff(rowstart)[self.start:self.stop]
+        # the rows of events: CSR positions per source (ring), or bundles
+        # per source (queue's push)
+        lengths = np.diff(rowstart if rowitems is None else rowitems)[self.start:self.stop]
         self.maxrow = int(lengths.max()) if len(lengths) else 0
         self.rows = choose_rows(lengths)
         self.variables = {}
@@ -174,31 +193,96 @@ class SpikeRing(_Propagation):
         return out
 
 
+def bundles(rowstart, possteps):
+    """Bundles of CSR rows sorted by (source, delay, synapse index): maximal
+    runs of one delay in a row.  Returns (bstart: n_bundles + 1 CSR
+    positions, bdelay: n_bundles delays, rowbundle: n_src + 1, the bundles
+    of source s are rowbundle[s] .. rowbundle[s + 1])."""
+    n = len(possteps)
+    src = np.repeat(np.arange(len(rowstart) - 1), np.diff(rowstart))
+    new = np.ones(n, dtype=bool)
+    new[1:] = (possteps[1:] != possteps[:-1]) | (src[1:] != src[:-1])
+    first = np.flatnonzero(new)
+    bstart = np.r_[first, n].astype(np.int64)
+    rowbundle = np.searchsorted(first, rowstart, side="left")
+    return bstart, np.asarray(possteps)[first], rowbundle
+
+
+class QueuePlan:
+    """Host arrays of a SynapseQueue, computed before allocating (their
+    size is checked against the device's free memory)."""
+
+    def __init__(self, rowstart, rowsyn, possteps, start, stop, Q, events):
+        bstart, bdelay, rowbundle = bundles(rowstart, possteps)
+        self.n_bundles = nb = len(bdelay)
+        blens = np.diff(bstart)
+        inrange = blens[rowbundle[start]:rowbundle[stop]]
+        # events in flight (synapse indices, not necessarily whole bundles):
+        # their synapses extend the position array, in extra bundles of at
+        # most max(WARP, longest bundle) positions (the run's mapping keeps
+        # its row lengths), placed first in their slot
+        chunk = max(WARP, int(blens.max()) if nb else 0)
+        ext_syn, ext_start, ext_len = [], [], []
+        slots = [[] for _ in range(Q)]
+        pos = len(rowsyn)
+        for r, syn in events:
+            for a in range(0, len(syn), chunk):
+                part = np.asarray(syn[a:a + chunk])
+                slots[r].append(nb + len(ext_start))
+                ext_syn.append(part)
+                ext_start.append(pos)
+                ext_len.append(len(part))
+                pos += len(part)
+        self.n_extra = len(ext_start)
+        # a source puts at most one bundle (one per delay) into a slot: the
+        # bundles bound every slot, plus the extra bundles placed in it
+        self.cap = max(1, nb + max(len(x) for x in slots))
+        self.Q = Q
+        self.rowbundle = rowbundle.astype(np.int32)
+        self.bstart = np.r_[bstart[:-1], ext_start, pos].astype(np.int32)
+        self.bdelay = np.r_[bdelay, np.zeros(self.n_extra, dtype=np.int64)].astype(np.int32)
+        self.rowsyn = np.concatenate([rowsyn] + ext_syn).astype(np.int32)
+        self.queue = np.zeros(Q * self.cap, dtype=np.int32)
+        self.count = np.zeros(Q, dtype=np.int32)
+        for r, ids in enumerate(slots):
+            self.queue[r * self.cap:r * self.cap + len(ids)] = ids
+            self.count[r] = len(ids)
+        # the run's rows: the bundles that pushes and the extras put in slots
+        self.lengths = np.r_[inrange, ext_len].astype(np.int64)
+
+    def nbytes(self, n_src):
+        # queue, counts + head, bundles (start, delay), rowstart + rowbundle,
+        # positions (CSR + extension)
+        nb = self.n_bundles + self.n_extra
+        return 4 * (self.Q * self.cap + self.Q + 1 + 2 * nb + 1 + 2 * (n_src + 1)
+                    + max(1, len(self.rowsyn)))
+
+
 class SynapseQueue(_Propagation):
     mode = "queue"
 
-    def __init__(self, device, pathway, layout, rowstart, rowsyn, rowdelay, Q, events=()):
-        # a slot gets each synapse at most once from pushes, plus the
-        # events carried over into it
-        self.Q = Q
-        self.cap = max(1, layout[0] + max([len(syn) for _, syn in events] + [0]))
-        count = np.zeros(Q, dtype=np.int32)
-        queue = np.zeros(Q * self.cap, dtype=np.int32)
-        for r, syn in events:               # in flight: slot r holds them first
-            queue[r * self.cap + count[r]:r * self.cap + count[r] + len(syn)] = syn
-            count[r] += len(syn)
-        super().__init__(device, pathway, layout, rowstart, rowsyn,
-                         [("_sg_rowdelay", rowdelay), ("_sg_queue", queue),
-                          ("_sg_qcount", count), ("_sg_qhead", np.zeros(1, dtype=np.int32))])
-
-    @staticmethod
-    def nbytes(Q, n_src, n_syn):
-        return 4 * (Q * max(1, n_syn) + 2 * n_syn + n_src + Q + 2)
+    def __init__(self, device, pathway, layout, rowstart, plan):
+        self.Q, self.cap = plan.Q, plan.cap
+        self.n_bundles, self.n_extra = plan.n_bundles, plan.n_extra
+        self.bstart = plan.bstart
+        super().__init__(device, pathway, layout, rowstart, plan.rowsyn,
+                         [("_sg_rowbundle", plan.rowbundle), ("_sg_bstart", plan.bstart),
+                          ("_sg_bdelay", plan.bdelay), ("_sg_queue", plan.queue),
+                          ("_sg_qcount", plan.count),
+                          ("_sg_qhead", np.zeros(1, dtype=np.int32))],
+                         rowitems=plan.rowbundle)
+        # the run's mapping: rows = bundles in the slot of now
+        self.brows = choose_rows(plan.lengths)
+        self.bmaxrow = int(plan.lengths.max()) if len(plan.lengths) else 0
 
     def template_kwds(self, serial):
         kw = super().template_kwds(serial)
-        kw.update(_sg_Q=self.Q, _sg_cap=self.cap)
+        kw.update(_sg_Q=self.Q, _sg_cap=self.cap,
+                  _sg_brows="serial" if serial else self.brows, _sg_bmaxrow=self.bmaxrow)
         return kw
+
+    def _bundle(self, b):
+        return self.rowsyn[self.bstart[b]:self.bstart[b + 1]]
 
     def pending(self):
         head = int(self._read("_sg_qhead")[0])
@@ -207,7 +291,10 @@ class SynapseQueue(_Propagation):
         for r in range(self.Q):
             slot = (head + r) % self.Q
             if count[slot]:
-                out.append((r, self._read("_sg_queue", slot * self.cap, int(count[slot]))))
+                ids = self._read("_sg_queue", slot * self.cap, int(count[slot]))
+                syn = np.concatenate([self._bundle(b) for b in ids])
+                if len(syn):
+                    out.append((r, syn))
         return out
 
 
@@ -341,13 +428,14 @@ def prepare_queue(device, pathway, serial=False):
             pq.structure = q
             return q
     Q = max([int(steps.max()) + 1 if n_syn else 1] + [r + 1 for r, _ in events])
-    need = SynapseQueue.nbytes(Q, n_src, n_syn + max([len(syn) for _, syn in events] + [0]))
+    plan = QueuePlan(rowstart, rowsyn, steps[order], start, stop, Q, events)
+    need = plan.nbytes(n_src)
     if need > avail:
         raise MemoryError(f"{pathway.name}: the spike queue ({Q} delay slots x "
-                          f"{n_syn} synapses) needs about {need} bytes of device memory, "
-                          f"more than {device.backend.device_name} has free")
-    q = SynapseQueue(device, pathway, layout, rowstart, rowsyn,
-                     steps[order].astype(np.int32), Q, events)
+                          f"{plan.cap} bundles of {n_syn} synapses) needs about {need} "
+                          f"bytes of device memory, more than "
+                          f"{device.backend.device_name} has free")
+    q = SynapseQueue(device, pathway, layout, rowstart, plan)
     q.fallback = homogeneous
     pq.structure = q
     return q

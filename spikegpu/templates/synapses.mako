@@ -5,10 +5,13 @@
 ##         the code to the rows of the events in the slot of now - d (d = 0:
 ##         this step's events, read from the eventspace); 'advance' (d > 0)
 ##         moves the ring.
-##   queue (heterogeneous delays): 'push' appends the synapses of this
-##         step's events to the slots now + delay, 'run' applies the code to
-##         the synapses in the slot of now, 'advance' clears it and moves on.
-## Rows of events are mapped to threads by c.kw['_sg_rows'] (see `rows`).
+##   queue (heterogeneous delays): 'push' appends the bundles (runs of one
+##         delay in a row) of this step's events to the slots now + delay,
+##         'run' applies the code to the synapses of the bundles in the slot
+##         of now, 'advance' clears it and moves on.
+## Rows are mapped to threads by c.kw['_sg_rows'] (rows of events: the
+## ring's run, the queue's push) and c.kw['_sg_brows'] (bundles of a slot:
+## the queue's run), see `rows`.
 ## Pre/post variables changed by += / -= use atomic adds; other writes to
 ## them make the code run serially (generator.py decides), then in Brian2's
 ## order: by push time, then source, then synapse index.
@@ -34,26 +37,26 @@
     }
 %endif
 </%def>
-## For every synapse (CSR position _k) of the rows of the source neurons
-## spk[0 .. nspk): the caller's body.
-##   serial: one thread, events in order, rows in order (Brian2's order)
-##   group:  a work-group per event, its threads over the row
-##   thread: a thread per event looping over its row; rows longer than a
-##           warp are left to a second, work-group-per-event pass
-##   flat:   a thread per (event, position < longest row)
-<%def name="rows(spk, nspk)">
+## For every item _k of the rows of spk[0 .. nspk): the caller's body.
+## A row r covers items starts[r] .. starts[r + 1]: CSR positions of a
+## source's row (ring: starts = _sg_rowstart), bundles of a source's row
+## (queue's push: _sg_rowbundle) or CSR positions of a bundle (queue's run:
+## _sg_bstart, spk = the bundles of a slot).
+##   serial: one thread, rows in order, items in order (Brian2's order)
+##   group:  a work-group per row, its threads over the items
+##   thread: a thread per row looping over its items; rows longer than a
+##           warp are left to a second, work-group-per-row pass
+##   flat:   a thread per (row, item < longest row, maxrow)
+<%def name="rows(spk, nspk, starts, mapping, maxrow)">
 <%
-    rowstart = c.ptr('_sg_rowstart')
-    mapping = c.kw['_sg_rows']
-    maxrow = c.kw['_sg_maxrow']
     warp = c.kw['_sg_warp']
 %>
 %if mapping == 'serial':
     if (SG_GID == 0) {
         for (int32_t _s = 0; _s < ${nspk}; _s++) {
             const int32_t _src = ${spk}[_s];
-            const int32_t _end = ${rowstart}[_src + 1];
-            for (int32_t _k = ${rowstart}[_src]; _k < _end; _k++) {
+            const int32_t _end = ${starts}[_src + 1];
+            for (int32_t _k = ${starts}[_src]; _k < _end; _k++) {
                 ${caller.body()}
             }
         }
@@ -61,15 +64,15 @@
 %elif mapping == 'group':
     for (int32_t _s = SG_GROUP; _s < ${nspk}; _s += SG_NGROUPS) {
         const int32_t _src = ${spk}[_s];
-        const int32_t _end = ${rowstart}[_src + 1];
-        for (int32_t _k = ${rowstart}[_src] + SG_LID; _k < _end; _k += SG_LSIZE) {
+        const int32_t _end = ${starts}[_src + 1];
+        for (int32_t _k = ${starts}[_src] + SG_LID; _k < _end; _k += SG_LSIZE) {
             ${caller.body()}
         }
     }
 %elif mapping == 'thread':
     for (int64_t _s = SG_GID; _s < ${nspk}; _s += SG_GSIZE) {
         const int32_t _src = ${spk}[_s];
-        const int32_t _begin = ${rowstart}[_src], _end = ${rowstart}[_src + 1];
+        const int32_t _begin = ${starts}[_src], _end = ${starts}[_src + 1];
 %if maxrow > warp:
         if (_end - _begin > ${warp}) continue;
 %endif
@@ -80,7 +83,7 @@
 %if maxrow > warp:
     for (int32_t _s = SG_GROUP; _s < ${nspk}; _s += SG_NGROUPS) {
         const int32_t _src = ${spk}[_s];
-        const int32_t _begin = ${rowstart}[_src], _end = ${rowstart}[_src + 1];
+        const int32_t _begin = ${starts}[_src], _end = ${starts}[_src + 1];
         if (_end - _begin <= ${warp}) continue;
         for (int32_t _k = _begin + SG_LID; _k < _end; _k += SG_LSIZE) {
             ${caller.body()}
@@ -91,8 +94,8 @@
 %if maxrow > 0:
     for (int64_t _f = SG_GID; _f < (int64_t)(${nspk}) * ${maxrow}; _f += SG_GSIZE) {
         const int32_t _src = ${spk}[_f / ${maxrow}];
-        const int32_t _k = ${rowstart}[_src] + (int32_t)(_f % ${maxrow});
-        if (_k < ${rowstart}[_src + 1]) {
+        const int32_t _k = ${starts}[_src] + (int32_t)(_f % ${maxrow});
+        if (_k < ${starts}[_src + 1]) {
             ${caller.body()}
         }
     }
@@ -131,7 +134,7 @@ ${signature(c, 'run')}
     const int64_t _vectorisation_idx = -1;
     ${rng(c, '0xFFFFFFFFu')}
     ${code(c.scalar_code)}
-    <%self:rows spk="_spk" nspk="_nspk">
+    <%self:rows spk="_spk" nspk="_nspk" starts="${c.ptr('_sg_rowstart')}" mapping="${c.kw['_sg_rows']}" maxrow="${c.kw['_sg_maxrow']}">
         ${apply(c.ptr('_sg_rowsyn') + '[_k]')}
     </%self:rows>
 }
@@ -150,14 +153,15 @@ ${signature(c, 'push')}
     const int32_t _head = ${c.ptr('_sg_qhead')}[0];
     SG_GLOBAL const int32_t *_spk = ${c.eventspace} + _lo;
     const int32_t _nspk = _hi - _lo;
-    <%self:rows spk="_spk" nspk="_nspk">
-            const int32_t _slot = (_head + ${c.ptr('_sg_rowdelay')}[_k]) % ${c.kw['_sg_Q']};
+    ## a row's items are its bundles (_k): one per delay
+    <%self:rows spk="_spk" nspk="_nspk" starts="${c.ptr('_sg_rowbundle')}" mapping="${c.kw['_sg_rows']}" maxrow="${c.kw['_sg_maxrow']}">
+            const int32_t _slot = (_head + ${c.ptr('_sg_bdelay')}[_k]) % ${c.kw['_sg_Q']};
 %if c.kw['_sg_rows'] == 'serial':
             const int32_t _pos = ${c.ptr('_sg_qcount')}[_slot]++;
 %else:
             const int32_t _pos = sg_atomic_add_int(&${c.ptr('_sg_qcount')}[_slot], 1);
 %endif
-            ${c.ptr('_sg_queue')}[(int64_t)_slot * ${c.kw['_sg_cap']} + _pos] = ${c.ptr('_sg_rowsyn')}[_k];
+            ${c.ptr('_sg_queue')}[(int64_t)_slot * ${c.kw['_sg_cap']} + _pos] = _k;
     </%self:rows>
 }
 
@@ -170,11 +174,10 @@ ${signature(c, 'run')}
     const int64_t _vectorisation_idx = -1;
     ${rng(c, '0xFFFFFFFFu')}
     ${code(c.scalar_code)}
-    ${elements(c, '_n')}
-    {
-        const int64_t _sg_k = _idx;
-        ${apply('_slot[_sg_k]')}
-    }
+    ## rows are the slot's bundles, items their CSR positions
+    <%self:rows spk="_slot" nspk="_n" starts="${c.ptr('_sg_bstart')}" mapping="${c.kw['_sg_brows']}" maxrow="${c.kw['_sg_bmaxrow']}">
+        ${apply(c.ptr('_sg_rowsyn') + '[_k]')}
+    </%self:rows>
 }
 
 ${signature(c, 'advance')}
