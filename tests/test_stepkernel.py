@@ -74,6 +74,7 @@ def test_fused_against_runtime(backend):
 
 def test_auto_rule_fuses_small_networks_only(backend):
     def script(n):
+        brian2.get_device().fuse = "auto"     # also under SPIKEGPU_FUSE=1
         G = NeuronGroup(n, "dv/dt = -v/(10*ms) : 1", threshold="v > 1", reset="v = 0",
                         method="exact")
         run(1 * ms)
