@@ -24,7 +24,7 @@ sys.path.insert(0, HERE)
 
 def kernel_names(device):
     from spikegpu.codeobject import launches
-    names = {id(device._tick_program.kernel("_sg_tick")): "clock tick"}
+    names = {id(device.tick_kernel()): "clock tick"}
     for co in device._all_codeobjects():
         for block, kernels in co.kernels.items():
             for (kernel, _), (suffix, _) in zip(kernels, launches(co)[block]):

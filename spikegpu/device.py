@@ -85,6 +85,7 @@ class GPUDevice(Device):
         self.queue = []                             # callables, in order
         self.queue_touched = set()                  # DeviceArray ids the queue uses
         self.programs = {}                          # source -> program
+        self._tick_program = None                   # a program with _sg_tick
         self._compiled = weakref.WeakValueDictionary()  # name -> code object
         self.seed_value = None
         self._seed_buf = None
@@ -336,7 +337,9 @@ class GPUDevice(Device):
             constants=constant_lines(variables, used), vars=tvars, sizes=sizes,
             variables=variables, kw=kw, scalar_code=scalar_code, locals=template.locals,
             vector_code=vector_code, serial=generator.scalar_writes,
-            uses_rng=(any(f in code_text for f in ("_sg_rand", "_sg_randn", "_sg_poisson_fn"))
+            # (also functions defined through #define, e.g. binomial draws)
+            uses_rng=(any(f in code_text + "\n".join(gen_kwds["hashdefine_lines"])
+                          for f in ("_sg_rand", "_sg_randn", "_sg_poisson_fn", "_sg_rng"))
                       or kw.get("iterator_func") == "sample"),
             eventspace=generator.get_array_name(evar) if evar is not None else None,
             eventspace_n=(evar.size - 1) if evar is not None else None)
@@ -403,6 +406,18 @@ class GPUDevice(Device):
             for block, kernels in launches(co).items():
                 co.kernels[block] = [(program.kernel(f"{co.kernel_name}_{suffix}"), policy)
                                      for suffix, policy in kernels]
+
+    def tick_kernel(self):
+        """The clock tick (in the prelude of every program; a run without
+        any kernel of its own builds the prelude alone)."""
+        if self._tick_program is None:
+            from .templater import render_prelude
+            source = render_prelude(self.backend.dialect(), real_type(),
+                                    self.backend.group_size, rng_source())
+            if source not in self.programs:
+                self.programs[source] = self.backend.build(source, what="the clock tick")
+            self._tick_program = self.programs[source]
+        return self._tick_program.kernel("_sg_tick")
 
     def _all_codeobjects(self):
         """The compiled code objects still alive (for tools and profiling)."""

@@ -4,8 +4,10 @@ Registered under the generator's class name 'spikegpu', so both code-object
 classes (CUDA, OpenCL) find them.  Math functions keep their C names (the
 renderer casts integer arguments); the rest map to helpers in
 templates/prelude.mako.  rand/randn/poisson draw from the counter-based
-Philox stream of the element (templates/rng.c)."""
+Philox stream of the element (templates/rng.c), as do the binomial draws
+of PoissonInput (BinomialFunction)."""
 from brian2.core.functions import DEFAULT_FUNCTIONS
+from brian2.input.binomial import BinomialFunction
 from brian2.input.timedarray import TimedArray, _find_K
 
 from .generator import GPUCodeGenerator
@@ -45,3 +47,33 @@ def _timedarray_2d(values, dt, name):
 
 
 TimedArray.implementations[TARGET] = (_timedarray_1d, _timedarray_2d)
+
+
+def _binomial(n, p, use_normal, name):
+    """PoissonInput's binomial draws: Brian2's algorithms (normal
+    approximation, or inversion as numpy's rk_binomial_inversion) on the
+    element's Philox stream (`_sg_rng` of the kernel)."""
+    from brian2.input.binomial import (_pre_calc_constants,
+                                       _pre_calc_constants_approximated)
+    if use_normal:
+        loc, scale = (float(x) for x in _pre_calc_constants_approximated(n, p))
+        return {"hashdefine_code": f"#undef {name}\n#define {name}(_vidx) "
+                                   f"(_sg_normal(&_sg_rng) * {scale!r} + {loc!r})"}, {}
+    reverse, q, P, qn, bound = _pre_calc_constants(n, p)
+    q, P, qn, bound, n = float(q), float(P), float(qn), float(bound), int(n)
+    support = f"""SG_FN int64_t {name}_draw(_sg_rng_t *_r) {{
+    int64_t X = 0;
+    double px = {qn!r};
+    double U = _sg_uniform(_r);
+    while (U > px) {{
+        X++;
+        if (X > {bound!r}) {{ X = 0; px = {qn!r}; U = _sg_uniform(_r); }}
+        else {{ U -= px; px = (({n} - X + 1) * {P!r} * px) / (X * {q!r}); }}
+    }}
+    return {f"{n} - X" if reverse else "X"};
+}}"""
+    return {"support_code": support,
+            "hashdefine_code": f"#undef {name}\n#define {name}(_vidx) {name}_draw(&_sg_rng)"}, {}
+
+
+BinomialFunction.implementations[TARGET] = _binomial

@@ -60,7 +60,7 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
     # clocks: host-side integer schedule; the device ticks its own copies
     clocks = list(net._clocks)
     clock_arrays = {}
-    tick_kernel = device._tick_program.kernel("_sg_tick")
+    tick_kernel = device.tick_kernel()
     for c in clocks:
         arrs = [device.arr(c.variables[n]) for n in ("timestep", "t", "dt")]
         for a in arrs:

@@ -1,6 +1,7 @@
 """Device-level behaviour: float32, report=, scripts written for
 cpp_standalone (build_on_run=False + device.build())."""
 import numpy as np
+import pytest
 import brian2
 from brian2 import NeuronGroup, SpikeMonitor, StateMonitor, device, ms, prefs, run
 
@@ -58,3 +59,17 @@ def _runtime_twice():
     run(5 * ms)
     run(5 * ms)
     return own(i=M.i[:], t=M.t[:] / ms)
+
+
+def test_run_without_kernels(backend):
+    """A network with nothing to compute (only parameters) still advances
+    time (its run builds only the clock tick)."""
+    def script():
+        G = NeuronGroup(3, "v : 1")
+        G.v = np.arange(3)            # no code object at all
+        run(1 * ms)
+        run(0.5 * ms)
+        return own(t=np.asarray(brian2.defaultclock.t_).ravel(), v=G.v[:])
+
+    ref = compare(backend, script)
+    assert ref["t"][0] == pytest.approx(1.5e-3)

@@ -52,3 +52,28 @@ def test_stochastic_equation_statistics(backend, method):
     # 4000 samples: standard error of the variance ~ 2.2 %; allow 4 sigma
     assert abs(v.var() / expected_var - 1) < 0.09
     assert abs(v.mean()) < 4 * np.sqrt(expected_var / 4000)
+
+
+def poisson_input(N, rate_hz):
+    from brian2 import Hz, PoissonInput
+    seed(3)
+    G = NeuronGroup(4000, "v : 1")
+    P = PoissonInput(G, "v", N, rate_hz * Hz, weight=1.0)  # noqa: F841 (kept alive)
+    run(2 * ms)                                  # 20 draws per neuron
+    return G.v[:].copy()
+
+
+@pytest.mark.parametrize("N, rate_hz", [(20, 50.0), (2000, 100.0)])
+def test_poisson_input_statistics(backend, N, rate_hz):
+    """PoissonInput adds binomial(N, rate*dt) per step: by inversion for
+    small N*p (integer counts), by a normal approximation for large."""
+    v = on_device(backend, poisson_input, N, rate_hz)
+    p, steps = rate_hz * 1e-4, 20
+    mean, var = steps * N * p, steps * N * p * (1 - p)
+    # 4000 samples: 5 sigma on the mean, 4 on the variance (~2.2 % each)
+    assert abs(v.mean() - mean) < 5 * np.sqrt(var / 4000)
+    assert abs(v.var() / var - 1) < 0.09
+    if N * p < 5:
+        assert np.array_equal(v, np.round(v))   # exact integer counts
+    assert not np.array_equal(v, on_device(backend, poisson_input, N, rate_hz) + 1)
+    assert np.array_equal(v, on_device(backend, poisson_input, N, rate_hz))  # seed()
