@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 from brian2 import (NeuronGroup, PopulationRateMonitor, SpikeMonitor, StateMonitor,
-                    EventMonitor, TimedArray, ms, run, Hz, network_operation)
+                    EventMonitor, TimedArray, linked_var, ms, run, Hz, network_operation)
 
 from conftest import compare, own
 
@@ -178,3 +178,22 @@ def large_group():
 def test_large_group_threshold(backend):
     ref = compare(backend, large_group)
     assert len(ref["i"]) > 100
+
+
+def linked_variables():
+    G1 = NeuronGroup(5, "dv/dt = (i*0.1 - v)/(5*ms) : 1", method="exact")
+    G2 = NeuronGroup(5, """v : 1 (linked)
+                          dw/dt = (v - w)/(2*ms) : 1""",
+                     threshold="w > 0.2", reset="w = 0", method="euler")
+    G2.v = linked_var(G1, "v")
+    G3 = NeuronGroup(2, "x : 1 (linked)")
+    G3.x = linked_var(G1.v, index=[4, 1])
+    M = SpikeMonitor(G2)
+    S = StateMonitor(G3, "x", record=True)
+    run(10 * ms)
+    return own(w=G2.w[:], i=M.i[:], t=M.t[:] / ms, x=S.x[:], x_now=G3.x[:])
+
+
+def test_linked_variables(backend):
+    ref = compare(backend, linked_variables)
+    assert len(ref["i"]) > 0 and ref["x"].max() > 0.3
