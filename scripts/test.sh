@@ -12,4 +12,7 @@ source scripts/venv.sh test,demo
 "$VENV/bin/python" -m spikegpu info || true
 
 # pytest exits 5 when it collects no test: that is a failure here as well.
-exec "$VENV/bin/python" -m pytest -q -m "not slow and not cuda" "$@" tests
+"$VENV/bin/python" -m pytest -q -m "not slow and not cuda" "$@" tests
+# Again with every step fused into one kernel where possible: the default
+# for small networks on GPUs, which a CPU device does not pick by itself.
+SPIKEGPU_FUSE=1 exec "$VENV/bin/python" -m pytest -q -m "not slow and not cuda" "$@" tests
