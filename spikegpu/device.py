@@ -290,7 +290,7 @@ class GPUDevice(Device):
                       ("_sg_error", np.zeros(4, dtype=np.int32))]
         evar = kw.get("eventspace_variable")
         if template_name == "threshold" and evar.size - 1 > 4 * self.backend.group_size:
-            bsize = self.backend.max_work_group
+            bsize = self.backend.group_size
             nblocks = (evar.size - 1 + bsize - 1) // bsize
             kw.update(_sg_multiblock=True, _sg_nblocks=nblocks, _sg_bsize=bsize)
             extra += [("_sg_tscratch", np.zeros(nblocks * bsize, dtype=np.int32)),

@@ -18,8 +18,8 @@ from .codeobject import launches
 from .generator import c_type
 
 #: launch policies whose kernels are correct with a single work-group (all
-#: loop with grid- or group-strides; 'blocks' needs one group per block)
-SINGLE_GROUP_POLICIES = {"elements", "events", "group", "single", "spike_blocks",
+#: loop with grid- or group-strides)
+SINGLE_GROUP_POLICIES = {"elements", "events", "group", "single", "spike_blocks", "blocks",
                          "spike_threads", "spike_flat", "bundle_blocks", "bundle_threads",
                          "bundle_flat"}
 #: policies of a pathway's propagation kernels (rows of events, queue slots)
@@ -130,7 +130,7 @@ def _small(device, sections):
             # the pathway (Brian2 >= 2.10 makes the Synapses the owner)
             n = int(device._scalar_value(co.extra["pathway"].synapses.variables["N"]))
             synaptic = True
-        elif policy == "events":
+        elif policy in ("events", "blocks"):
             n = co.ctx.eventspace_n
         elif policy == "elements":
             n = device._n_elements(co)

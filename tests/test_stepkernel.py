@@ -46,7 +46,18 @@ def with_mode(fn, fuse, report=True):
     return run_it
 
 
+def large_group():
+    """More neurons than four work-groups: the threshold compacts block by
+    block, then merges (one work-group walks all blocks when fused)."""
+    G = NeuronGroup(5000, "dv/dt = (1.1 + 0.5*i/N - v)/(10*ms) : 1", threshold="v > 1",
+                    reset="v = 0", method="exact")
+    M = SpikeMonitor(G)
+    run(20 * ms)
+    return own(i=M.i[:], t=M.t[:] / ms, v=G.v[:])
+
+
 MODELS = {"lif_monitors": (lambda: lif_with_monitors(1234), 0),
+          "large_group": (large_group, 0),
           "noisy_delayed": (noisy_delayed, 0),
           "propagation": (propagation, 0),
           "stdp": (stdp, 0),

@@ -71,11 +71,22 @@ ${signature(c, 'blocks')}
     const int64_t _vectorisation_idx = -1;
     ${rng(c, '0xFFFFFFFFu')}
     ${code(c.scalar_code)}
-    const int64_t _first = (int64_t)SG_GROUP * SG_LSIZE;
-    ${evaluate('_first + SG_LID')}
-    ${block_scan()}
-    if (_flag) ${c.ptr('_sg_tscratch')}[_first + _sg_scan[SG_LID] - 1] = (int32_t)(_first + SG_LID);
-    if (SG_LID == SG_LSIZE - 1) ${c.ptr('_sg_tcount')}[SG_GROUP] = _sg_scan[SG_LID];
+    ## a block of _bsize elements per work-group; one work-group (the fused
+    ## step kernel) walks all blocks, in chunks of its size
+    const int32_t _bsize = ${c.kw['_sg_bsize']};
+    for (int32_t _blk = SG_GROUP; _blk < ${c.kw['_sg_nblocks']}; _blk += SG_NGROUPS) {
+        const int64_t _first = (int64_t)_blk * _bsize;
+        int32_t _count = 0;
+        for (int32_t _c = 0; _c < _bsize; _c += SG_LSIZE) {
+            const int64_t _e = (_c + SG_LID < _bsize) ? _first + _c + SG_LID : _N;
+            ${evaluate('_e')}
+            ${block_scan()}
+            if (_flag) ${c.ptr('_sg_tscratch')}[_first + _count + _sg_scan[SG_LID] - 1] = (int32_t)_e;
+            _count += _sg_scan[SG_LSIZE - 1];
+            SG_BARRIER_LOCAL();
+        }
+        if (SG_LID == 0) ${c.ptr('_sg_tcount')}[_blk] = _count;
+    }
 }
 
 ${signature(c, 'merge')}
