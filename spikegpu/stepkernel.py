@@ -68,6 +68,7 @@ class StepKernel:
     def launch(self, args, nsteps):
         import numpy as np
         n_arrays = len(args) - 5 - 2 * len(self.codeobjs)
+        args = list(args)       # backends may keep the list they last set
         args[n_arrays + 4] = np.int64(nsteps)
         self.device.backend.launch(self.kernel, self.local_size, self.local_size, args)
 

@@ -114,6 +114,7 @@ class OpenCLBackend(Backend):
         self.device_name = f"{self.device.platform.name.strip()} / {self.device.name.strip()}"
         self.is_cpu = bool(self.device.type & cl.device_type.CPU)
         self.n_builds = 0  # real compilations (cache misses)
+        self._last_args = {}    # id(kernel) -> (kernel, the argument list last set)
         self.max_work_group = min(256, self.device.max_work_group_size)
         #: threads of single-work-group kernels (threshold scan, monitors,
         #: the fused step kernel): as many as a GPU allows
@@ -190,8 +191,14 @@ class OpenCLBackend(Backend):
             self.cl.enqueue_copy(self.queue, dst, src, byte_count=int(nbytes))
 
     def launch(self, kernel, global_size, local_size, args):
-        for i, a in enumerate(args):
-            kernel.set_arg(i, a)
+        # a prepared launch passes the same list every step: OpenCL kernels
+        # keep their arguments, so set them only when the list changes
+        # (a list is never changed in place once launched)
+        last = self._last_args.get(id(kernel))
+        if last is None or last[0] is not kernel or last[1] is not args:
+            for i, a in enumerate(args):
+                kernel.set_arg(i, a)
+            self._last_args[id(kernel)] = (kernel, args)
         self.cl.enqueue_nd_range_kernel(self.queue, kernel, (int(global_size),),
                                         (int(local_size),))
 
