@@ -375,30 +375,14 @@ class GPUDevice(Device):
         if not self.pending_compile:
             return
         import hashlib
-        from .templater import render_prelude
-        be = self.backend
         cos = self.pending_compile
         self.pending_compile = []
-        kernels = []
-        supports = []
         for co in cos:
             text = co.hashdefines + "\n" + co.kernel_source
             h = hashlib.sha1(text.encode()).hexdigest()[:16]
             co.kernel_name = f"k{h}"
             co.kernel_text = text.replace("KNAME", co.kernel_name)
-            kernels.append(co.kernel_text)
-            if co.support_code.strip() and co.support_code not in supports:
-                supports.append(co.support_code)
-        prelude = render_prelude(be.dialect(), real_type(), be.group_size, rng_source())
-        uniq = list(dict.fromkeys(kernels))
-        source = "\n".join([prelude] + supports + uniq)
-        program = self.programs.get(source)
-        if program is None:
-            names = ", ".join(co.name for co in cos)
-            before = be.n_builds
-            program = be.build(source, what=f"the kernels of {names}")
-            self.stats["programs_built"] += be.n_builds - before
-            self.programs[source] = program
+        program = self.program(cos, f"the kernels of {', '.join(co.name for co in cos)}")
         self._tick_program = program
         for co in cos:
             self._compiled[co.name] = co
@@ -407,16 +391,29 @@ class GPUDevice(Device):
                 co.kernels[block] = [(program.kernel(f"{co.kernel_name}_{suffix}"), policy)
                                      for suffix, policy in kernels]
 
+    def program(self, codeobjs, what, extra=()):
+        """The program of the prelude, these compiled code objects' support
+        code and kernels, and ``extra`` source: from memory, the disk cache,
+        or built (``what`` names it in a build error)."""
+        from .templater import render_prelude
+        be = self.backend
+        supports = [c for c in dict.fromkeys(co.support_code for co in codeobjs) if c.strip()]
+        kernels = list(dict.fromkeys(co.kernel_text for co in codeobjs))
+        prelude = render_prelude(be.dialect(), real_type(), be.group_size, rng_source())
+        source = "\n".join([prelude] + supports + kernels + list(extra))
+        program = self.programs.get(source)
+        if program is None:
+            before = be.n_builds
+            program = be.build(source, what=what)
+            self.stats["programs_built"] += be.n_builds - before
+            self.programs[source] = program
+        return program
+
     def tick_kernel(self):
         """The clock tick (in the prelude of every program; a run without
         any kernel of its own builds the prelude alone)."""
         if self._tick_program is None:
-            from .templater import render_prelude
-            source = render_prelude(self.backend.dialect(), real_type(),
-                                    self.backend.group_size, rng_source())
-            if source not in self.programs:
-                self.programs[source] = self.backend.build(source, what="the clock tick")
-            self._tick_program = self.programs[source]
+            self._tick_program = self.program([], "the clock tick")
         return self._tick_program.kernel("_sg_tick")
 
     def _all_codeobjects(self):

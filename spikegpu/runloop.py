@@ -105,11 +105,14 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
     # one fused kernel per block of steps where possible (stepkernel.py);
     # compiling it, the first time, is not loop time
     single = len(clocks) == 1
-    no_python = not any(launches is None for _, _, launches in plan)
+    # one clock, no Python in the step, no per-object timing: every step is
+    # the same launch sequence, which can be fused or captured
+    fixed_steps = (single and not profile
+                   and not any(launches is None for _, _, launches in plan))
     step_kernel = None
-    if single and no_python and not profile:
+    if fixed_steps:
         from .stepkernel import plan as plan_step_kernel
-        step_kernel = plan_step_kernel(device, active, clocks[0], clock_arrays[clocks[0]])
+        step_kernel = plan_step_kernel(device, active, clock_arrays[clocks[0]])
         if step_kernel is not None:
             step_kernel.build()
 
@@ -174,8 +177,8 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
         return (device._maximum_run_time is not None and
                 time.time() - start_time > float(device._maximum_run_time))
 
-    use_graphs = (step_kernel is None and single and getattr(be, "supports_graphs", False)
-                  and not profile and device.use_graphs and no_python)
+    use_graphs = (fixed_steps and step_kernel is None and device.use_graphs
+                  and getattr(be, "supports_graphs", False))
     device.last_run_mode = ("fused" if step_kernel is not None else
                             "graphs" if use_graphs else "launches")
     Network._globally_running = True

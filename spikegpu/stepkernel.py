@@ -28,25 +28,20 @@ SYNAPTIC_POLICIES = {"spike_blocks", "spike_threads", "spike_flat", "bundle_bloc
 
 
 class StepKernel:
-    def __init__(self, device, sections, clock_arrays, name, source):
+    def __init__(self, device, codeobjs, arrays, clock_arrays, name, text):
         self.device = device
-        self.sections = sections          # [(codeobj, suffix)] in step order
-        self.codeobjs = _unique(co for co, _ in sections)
+        self.codeobjs = codeobjs          # in step order, each once
+        self.arrays = arrays              # DeviceArrays of the kernel's _a<k> parameters
         self.clock_arrays = clock_arrays  # timestep, t, dt DeviceArrays
-        self.name, self.source = name, source
+        self.name, self.text = name, text
         self.kernel = None
         self.local_size = None
 
     def build(self):
-        dev = self.device
-        be = dev.backend
-        program = dev.programs.get(self.source)
-        if program is None:
-            before = be.n_builds
-            program = be.build(self.source, what="the fused step kernel of "
-                               + ", ".join(co.name for co in self.codeobjs))
-            dev.stats["programs_built"] += be.n_builds - before
-            dev.programs[self.source] = program
+        be = self.device.backend
+        program = self.device.program(
+            self.codeobjs, "the fused step kernel of "
+            + ", ".join(co.name for co in self.codeobjs), [self.text])
         self.kernel = program.kernel(self.name)
         self.local_size = min(be.group_size, be.kernel_max_group(self.kernel))
 
@@ -54,12 +49,10 @@ class StepKernel:
         """Arguments for the current buffers (they move when monitors grow)."""
         import numpy as np
         dev = self.device
-        be = dev.backend
         seed_buf, _ = dev._rng_buffers()
-        arrays = _unique_arrays(dev, self.codeobjs)
-        for a in arrays:
-            a.ensure_device(be)
-        out = [a.buf for a in arrays]
+        for a in self.arrays:
+            a.ensure_device(dev.backend)
+        out = [a.buf for a in self.arrays]
         out += [seed_buf] + [a.buf for a in self.clock_arrays] + [np.int64(0)]
         out += [np.int64(co.capacity) for co in self.codeobjs]
         out += [np.uint32(co.stream_id) for co in self.codeobjs]
@@ -67,9 +60,8 @@ class StepKernel:
 
     def launch(self, args, nsteps):
         import numpy as np
-        n_arrays = len(args) - 5 - 2 * len(self.codeobjs)
         args = list(args)       # backends may keep the list they last set
-        args[n_arrays + 4] = np.int64(nsteps)
+        args[len(self.arrays) + 4] = np.int64(nsteps)     # after seed, ts, t, dt
         self.device.backend.launch(self.kernel, self.local_size, self.local_size, args)
 
 
@@ -90,9 +82,9 @@ def _unique_arrays(device, codeobjs):
     return list(seen.values())
 
 
-def plan(device, objects, clock, clock_arrays):
-    """A StepKernel for these objects (all on ``clock``), or None when the
-    step cannot or should not be fused."""
+def plan(device, objects, clock_arrays):
+    """A StepKernel for these objects (all on the clock of ``clock_arrays``),
+    or None when the step cannot or should not be fused."""
     mode = device.fuse
     if mode is False:
         return None
@@ -110,11 +102,11 @@ def plan(device, objects, clock, clock_arrays):
                            or not _small(device, sections)):
         return None
     codeobjs = _unique(co for co, _ in sections)
-    n_args = len(_unique_arrays(device, codeobjs)) + 5 + 2 * len(codeobjs)
-    if 8 * n_args > device.backend.max_param_bytes:
+    arrays = _unique_arrays(device, codeobjs)
+    if 8 * (len(arrays) + 5 + 2 * len(codeobjs)) > device.backend.max_param_bytes:
         return None         # too many arguments for one kernel on this device
-    name, source = _source(device, sections)
-    return StepKernel(device, sections, clock_arrays, name, source)
+    name, text = _kernel_text(device, sections, codeobjs, arrays)
+    return StepKernel(device, codeobjs, arrays, clock_arrays, name, text)
 
 
 def _small(device, sections):
@@ -144,20 +136,13 @@ def _small(device, sections):
     return True
 
 
-def _source(device, sections):
-    from .templater import render_prelude
-    from .device import rng_source
-    from .generator import real_type
-    be = device.backend
-    codeobjs = _unique(co for co, _ in sections)
-    index = {}
-    params = []
-    for co in codeobjs:
-        for _, var in co.params:
-            a = device.arrays[var]
-            if id(a) not in index:
-                index[id(a)] = len(params)
-                params.append(f"SG_GLOBAL {c_type(var.dtype)}* _a{len(params)}")
+def _kernel_text(device, sections, codeobjs, arrays):
+    """The step kernel (its name, its source): parameters _a<k> for
+    ``arrays``, then seed, clock, nsteps, a capacity and a random stream per
+    code object; the bodies are in the code objects' kernel texts."""
+    index = {id(a): k for k, a in enumerate(arrays)}
+    position = {id(co): k for k, co in enumerate(codeobjs)}
+    params = [f"SG_GLOBAL {c_type(a.dtype)}* _a{k}" for k, a in enumerate(arrays)]
     params += ["SG_GLOBAL const uint32_t* _sg_seed", "SG_GLOBAL int64_t* _sg_ts",
                "SG_GLOBAL double* _sg_t", "SG_GLOBAL const double* _sg_dt",
                "const int64_t _sg_nsteps"]
@@ -173,7 +158,7 @@ def _source(device, sections):
                                  "with different types or sizes")
     calls = []
     for co, suffix in sections:
-        k = [id(x) for x in codeobjs].index(id(co))
+        k = position[id(co)]
         args = [f"_a{index[id(device.arrays[var])]}" for _, var in co.params]
         args += ["_sg_seed", "_sg_ts", f"_sg_stream{k}", f"_sg_cap{k}"]
         largs = "".join(f" SG_LOCAL_ARG({n})" for t, n, _ in co.ctx.locals.get(suffix, []))
@@ -185,11 +170,5 @@ def _source(device, sections):
               f"    for (int64_t _sg_s = 0; _sg_s < _sg_nsteps; _sg_s++) {{\n{body}\n"
               "        if (SG_LID == 0) { _sg_ts[0] += 1; _sg_t[0] = _sg_ts[0] * _sg_dt[0]; }\n"
               "        SG_BARRIER();\n    }\n}\n")
-    supports = []
-    for co in codeobjs:
-        if co.support_code.strip() and co.support_code not in supports:
-            supports.append(co.support_code)
-    texts = list(dict.fromkeys(co.kernel_text for co in codeobjs))
-    prelude = render_prelude(be.dialect(), real_type(), be.group_size, rng_source())
     name = "step" + hashlib.sha1(kernel.encode()).hexdigest()[:16]
-    return name, "\n".join([prelude] + supports + texts + [kernel.replace("KSTEP", name)])
+    return name, kernel.replace("KSTEP", name)
