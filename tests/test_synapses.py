@@ -311,6 +311,17 @@ def test_connect_sample_fixed_size(backend):
     assert len({tuple(r) for r in rows(got["i1"], got["j1"], 30)}) > 1
 
 
+def connect_script(name, j, n=10, **kwds):
+    """A script connecting a group of ``n`` neurons to itself with the
+    generator ``j`` (Synapses named ``name``); returns the sources."""
+    def script():
+        G = NeuronGroup(n, "v : 1")
+        S = Synapses(G, G, name=name)
+        S.connect(j=j, **kwds)
+        return S.i[:]
+    return script
+
+
 def sample_with_condition(cond, skip):
     seed(23)
     G = NeuronGroup(40, "v : 1")
@@ -339,11 +350,7 @@ def test_connect_sample_then_condition(backend):
     ref = on_runtime(sample_with_condition, "", True)
     assert np.array_equal(np.bincount(ref["i"], minlength=40)[4:36], counts[4:36])
     # without skip_if_invalid the edges fail (size 9: every element is taken)
-    def full():
-        G = NeuronGroup(40, "v : 1")
-        S = Synapses(G, G, name="edge_synapses")
-        S.connect(j="i + k - 4 for k in sample(9, size=9)")
-        return S.i[:]
+    full = connect_script("edge_synapses", "i + k - 4 for k in sample(9, size=9)", n=40)
     with pytest.raises(IndexError, match="edge_synapses"):
         on_device(backend, full)
 
@@ -393,11 +400,8 @@ def test_connect_sample_uniform_and_reproducible(backend):
     ("i + 6", False, IndexError, ["bigger than the population size 10"]),
 ])
 def test_connect_sample_size_errors(backend, size, skip, error, words):
-    def script():
-        G = NeuronGroup(10, "v : 1")
-        S = Synapses(G, G, name="sampled_synapses")
-        S.connect(j=f"k for k in sample(N_post, size={size})", skip_if_invalid=skip)
-        return S.i[:]
+    script = connect_script("sampled_synapses", f"k for k in sample(N_post, size={size})",
+                            skip_if_invalid=skip)
 
     with pytest.raises(Exception) as exc:           # Brian2 refuses it too
         on_runtime(script)
@@ -409,14 +413,11 @@ def test_connect_sample_size_errors(backend, size, skip, error, words):
 
 
 def test_connect_sample_zero_step(backend):
-    def script():
-        G = NeuronGroup(10, "v : 1")
-        S = Synapses(G, G, name="stepless_synapses")
-        S.connect(j="k for k in sample(0, N_post, 0, size=2)")
-        return S.i[:]
+    script = connect_script("stepless_synapses", "k for k in sample(0, N_post, 0, size=2)")
 
     with pytest.raises(ValueError, match="stepless_synapses.*step"):
         on_device(backend, script)
+
 
 # -- spike propagation: homogeneous delays (ring of past spike lists), the
 # -- mapping of rows to threads, serial order -----------------------------
