@@ -85,6 +85,7 @@ class GPUDevice(Device):
         self.queue = []                             # callables, in order
         self.queue_touched = set()                  # DeviceArray ids the queue uses
         self.programs = {}                          # source -> program
+        self._kernel_programs = {}                  # (support, kernel text) -> program
         self._tick_program = None                   # a program with _sg_tick
         self._compiled = weakref.WeakValueDictionary()  # name -> code object
         self.seed_value = None
@@ -382,9 +383,18 @@ class GPUDevice(Device):
             h = hashlib.sha1(text.encode()).hexdigest()[:16]
             co.kernel_name = f"k{h}"
             co.kernel_text = text.replace("KNAME", co.kernel_name)
-        program = self.program(cos, f"the kernels of {', '.join(co.name for co in cos)}")
-        self._tick_program = program
+        # a code object of a new run whose code an earlier program holds
+        # (the kernel's name is its text's hash) takes it from there: the
+        # pending set differs from run to run, one program per set would
+        # compile the same kernels again
+        new = [co for co in cos if (co.support_code, co.kernel_text) not in self._kernel_programs]
+        if new:
+            program = self.program(new, f"the kernels of {', '.join(co.name for co in new)}")
+            self._tick_program = program
+            for co in new:
+                self._kernel_programs[(co.support_code, co.kernel_text)] = program
         for co in cos:
+            program = self._kernel_programs[(co.support_code, co.kernel_text)]
             self._compiled[co.name] = co
             co.program = program
             for block, kernels in launches(co).items():

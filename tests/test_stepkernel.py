@@ -105,11 +105,17 @@ def test_auto_rule_fuses_small_networks_only(backend):
 
 def test_second_run_compiles_nothing(backend):
     """Code objects of a new run take new random streams; the fused kernel
-    takes them as arguments, so its source (and binary) stay the same."""
+    takes them as arguments, so its source (and binary) stay the same.  And
+    the separate kernels of a run's code objects come from the programs of
+    the last run, though Brian2 makes a pathway's push code object only for
+    the first run (the pending set differs)."""
     def script():
         brian2.get_device().fuse = True
         G = NeuronGroup(50, "dv/dt = (1 - v)/(10*ms) + 0.1*xi/sqrt(ms) : 1",
                         threshold="v > 1", reset="v = 0", method="euler")
+        S = Synapses(G, G, on_pre="v_post += 0.01")
+        S.connect(p=0.2)
+        S.delay = "rand()*2*ms"
         run(1 * ms)
         dev = brian2.get_device()
         built = dev.stats["programs_built"]
@@ -132,3 +138,45 @@ def test_too_many_arguments_falls_back(backend, monkeypatch):
     assert fused.pop("mode")[0] == "fused"
     assert separate.pop("mode")[0] in ("graphs", "launches")
     assert_same(fused, separate, rtol=1e-12)
+
+
+def test_profile_splits_the_loop_by_object(backend):
+    """run(profile=True) gives each object's share of the loop; with a cycle
+    counter (CUDA) the fused kernel counts it, else a wait per object.  The
+    results are those of an unprofiled run."""
+    def script(profile):
+        brian2.get_device().fuse = True
+        seed(3)
+        G = NeuronGroup(200, "dv/dt = (1.2 - v)/(10*ms) + 0.1*xi/sqrt(ms) : 1",
+                        threshold="v > 1", reset="v = 0", method="euler", name="G")
+        S = Synapses(G, G, "w : 1", on_pre="v_post += w", name="S")
+        S.connect(p=0.1)
+        S.w = "-floor(rand()*8)/64"
+        M = SpikeMonitor(G, name="M")
+        net = brian2.Network(G, S, M)
+        net.run(5 * ms, profile=profile)
+        out = own(i=M.i[:], v=G.v[:])
+        if profile:
+            info = dict((name, float(t)) for name, t in net.profiling_info)
+            out["names"] = np.array(sorted(info))
+            out["seconds"] = np.array([sum(info.values()),
+                                       brian2.get_device()._last_run_time])
+            out["mode"] = np.array([brian2.get_device().last_run_mode])
+        return out
+
+    plain = on_device(backend, script, False)
+    prof = on_device(backend, script, True)
+    counted = _has_cycle_counter(backend)
+    assert prof.pop("mode")[0] == ("fused" if counted else "launches")
+    names = set(prof.pop("names"))
+    assert {"G", "S", "M"} <= names
+    total, loop = prof.pop("seconds")
+    assert total > 0 and total <= loop * 1.0001
+    if counted:     # the cycles split the whole loop (clock tick included)
+        assert "clock" in names and total == pytest.approx(loop, rel=1e-6)
+    assert_same(plain, prof, rtol=0)
+
+
+def _has_cycle_counter(backend):
+    from spikegpu import backends
+    return backends.get_backend(backend).has_cycle_counter
