@@ -21,6 +21,14 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def runner(net, duration):
+    """The model's run (keywords go to Network.run; the network is .net)."""
+    def go(**kwds):
+        net.run(duration, **kwds)
+    go.net = net
+    return go
+
+
 def lif_model(n_steps):
     from brian2 import NeuronGroup, SpikeMonitor, Network, ms, defaultclock, seed
     defaultclock.dt = 0.1 * ms
@@ -33,7 +41,7 @@ def lif_model(n_steps):
     G.v0 = "-55*mV + rand()*10*mV"
     M = SpikeMonitor(G, name="spikes")
     net = Network(G, M)
-    return M, lambda: net.run(n_steps * 0.1 * ms)
+    return M, runner(net, n_steps * 0.1 * ms)
 
 
 def brunel_model(n_steps, N):
@@ -56,7 +64,7 @@ def brunel_model(n_steps, N):
     S.delay = "4*ms * rand()"
     M = SpikeMonitor(G, record=False, name="spikecount")
     net = Network(G, S, M)
-    return M, lambda: net.run(n_steps * 0.1 * ms)
+    return M, runner(net, n_steps * 0.1 * ms)
 
 
 MODELS = {"LIF 1000 + SpikeMonitor": lambda steps: lif_model(steps),

@@ -105,16 +105,19 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
     # one fused kernel per block of steps where possible (stepkernel.py);
     # compiling it, the first time, is not loop time
     single = len(clocks) == 1
-    # one clock, no Python in the step, no per-object timing: every step is
-    # the same launch sequence, which can be fused or captured
-    fixed_steps = (single and not profile
-                   and not any(launches is None for _, _, launches in plan))
+    # one clock, no Python in the step: every step is the same launch
+    # sequence, which can be fused or captured
+    fixed_steps = single and not any(launches is None for _, _, launches in plan)
     step_kernel = None
     if fixed_steps:
         from .stepkernel import plan as plan_step_kernel
-        step_kernel = plan_step_kernel(device, active, clock_arrays[clocks[0]])
+        step_kernel = plan_step_kernel(device, active, clock_arrays[clocks[0]],
+                                       profile=bool(profile))
         if step_kernel is not None:
             step_kernel.build()
+    # profiling without the fused kernel's cycle counts: a wait per object
+    if profile and step_kernel is None:
+        fixed_steps = False
 
     profiling = {}
     launch = be.launch
@@ -271,6 +274,8 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
     else:
         net.t_ = t_end
     device._last_run_time = end_time - start_time
+    if profile and step_kernel is not None:
+        profiling = step_kernel.profile(end_time - start_time)
     device._last_run_completed_fraction = ((net.t_ - t_start) / duration) if duration > 0 else 1.0
     device.last_run_info = dict(steps=max(host_ts[c] for c in clocks), launches=n_launches,
                                 seconds=end_time - start_time)

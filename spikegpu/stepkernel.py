@@ -11,6 +11,11 @@ code, the same random streams (keyed by the clock's timestep on the device).
 
 ``plan()`` decides whether a run can use it; `runloop.py` launches it once per
 block of steps (the blocks that monitors' buffers are sized for).
+
+With ``run(..., profile=True)`` on a backend with a cycle counter (CUDA), the
+kernel also adds up the cycles of every body (until its barrier) and of the
+clock tick: `Network.profiling_info` then splits the loop's time by object
+without a host wait per object, which would measure launches, not kernels.
 """
 import hashlib
 
@@ -28,8 +33,9 @@ SYNAPTIC_POLICIES = {"spike_blocks", "spike_threads", "spike_flat", "bundle_bloc
 
 
 class StepKernel:
-    def __init__(self, device, codeobjs, arrays, clock_arrays, name, text):
+    def __init__(self, device, codeobjs, arrays, clock_arrays, name, text, owners=None):
         self.device = device
+        self.owners = owners              # profiling: the object name of each body
         self.codeobjs = codeobjs          # in step order, each once
         self.arrays = arrays              # DeviceArrays of the kernel's _a<k> parameters
         self.clock_arrays = clock_arrays  # timestep, t, dt DeviceArrays
@@ -44,6 +50,23 @@ class StepKernel:
             + ", ".join(co.name for co in self.codeobjs), [self.text])
         self.kernel = program.kernel(self.name)
         self.local_size = min(be.group_size, be.kernel_max_group(self.kernel))
+        if self.owners is not None:
+            import numpy as np
+            self.cycles = np.zeros(len(self.owners) + 1, dtype=np.int64)
+            self.cycles_buf = be.alloc(self.cycles.nbytes)
+            be.upload(self.cycles_buf, self.cycles)
+
+    def profile(self, seconds):
+        """Per object name, its share of ``seconds`` (the loop's time) by the
+        cycles its bodies took; the clock tick is 'clock'."""
+        be = self.device.backend
+        be.download(self.cycles_buf, self.cycles)
+        be.free(self.cycles_buf)
+        total = max(1, int(self.cycles.sum()))
+        out = {}
+        for name, c in zip(self.owners + ["clock"], self.cycles):
+            out[name] = out.get(name, 0.0) + seconds * int(c) / total
+        return out
 
     def args(self):
         """Arguments for the current buffers (they move when monitors grow)."""
@@ -56,6 +79,8 @@ class StepKernel:
         out += [seed_buf] + [a.buf for a in self.clock_arrays] + [np.int64(0)]
         out += [np.int64(co.capacity) for co in self.codeobjs]
         out += [np.uint32(co.stream_id) for co in self.codeobjs]
+        if self.owners is not None:
+            out.append(self.cycles_buf)
         return out
 
     def launch(self, args, nsteps):
@@ -82,19 +107,21 @@ def _unique_arrays(device, codeobjs):
     return list(seen.values())
 
 
-def plan(device, objects, clock_arrays):
+def plan(device, objects, clock_arrays, profile=False):
     """A StepKernel for these objects (all on the clock of ``clock_arrays``),
-    or None when the step cannot or should not be fused."""
+    or None when the step cannot or should not be fused (``profile``: with
+    cycle counts per body, None where the backend cannot count)."""
     mode = device.fuse
-    if mode is False:
+    if mode is False or (profile and not device.backend.has_cycle_counter):
         return None
-    sections = []
+    sections, owners = [], []
     for obj in objects:
         for co in obj._code_objects:
             for suffix, policy in launches(co).get("run", []):
                 if policy not in SINGLE_GROUP_POLICIES:
                     return None
                 sections.append((co, suffix))
+                owners.append(obj.name)
     if not sections:
         return None
     # a CPU device runs one work-group on one core: separate kernels win there
@@ -105,8 +132,9 @@ def plan(device, objects, clock_arrays):
     arrays = _unique_arrays(device, codeobjs)
     if 8 * (len(arrays) + 5 + 2 * len(codeobjs)) > device.backend.max_param_bytes:
         return None         # too many arguments for one kernel on this device
-    name, text = _kernel_text(device, sections, codeobjs, arrays)
-    return StepKernel(device, codeobjs, arrays, clock_arrays, name, text)
+    name, text = _kernel_text(device, sections, codeobjs, arrays, profile)
+    return StepKernel(device, codeobjs, arrays, clock_arrays, name, text,
+                      owners if profile else None)
 
 
 def _small(device, sections):
@@ -136,10 +164,11 @@ def _small(device, sections):
     return True
 
 
-def _kernel_text(device, sections, codeobjs, arrays):
+def _kernel_text(device, sections, codeobjs, arrays, profile=False):
     """The step kernel (its name, its source): parameters _a<k> for
     ``arrays``, then seed, clock, nsteps, a capacity and a random stream per
-    code object; the bodies are in the code objects' kernel texts."""
+    code object (``profile``: then the cycle counts); the bodies are in the
+    code objects' kernel texts."""
     index = {id(a): k for k, a in enumerate(arrays)}
     position = {id(co): k for k, co in enumerate(codeobjs)}
     params = [f"SG_GLOBAL {c_type(a.dtype)}* _a{k}" for k, a in enumerate(arrays)]
@@ -150,6 +179,12 @@ def _kernel_text(device, sections, codeobjs, arrays):
     # random streams are arguments: code objects made for a new run take new
     # streams, and the source (and its compiled binary) must stay the same
     params += [f"const uint32_t _sg_stream{k}" for k in range(len(codeobjs))]
+    if profile:
+        params.append("SG_GLOBAL int64_t* _sg_prof")
+
+    def count(k):       # thread 0 adds the cycles since the last count
+        return ("\n        if (SG_LID == 0) { const int64_t _sg_c = SG_CYCLES(); "
+                f"_sg_prof[{k}] += _sg_c - _sg_c0; _sg_c0 = _sg_c; }}" if profile else "")
     local_vars = {}
     for co, suffix in sections:
         for t, n, size in co.ctx.locals.get(suffix, []):
@@ -157,18 +192,20 @@ def _kernel_text(device, sections, codeobjs, arrays):
                 raise ValueError(f"spikegpu: work-group array {n} declared twice "
                                  "with different types or sizes")
     calls = []
-    for co, suffix in sections:
+    for n, (co, suffix) in enumerate(sections):
         k = position[id(co)]
         args = [f"_a{index[id(device.arrays[var])]}" for _, var in co.params]
         args += ["_sg_seed", "_sg_ts", f"_sg_stream{k}", f"_sg_cap{k}"]
         largs = "".join(f" SG_LOCAL_ARG({n})" for t, n, _ in co.ctx.locals.get(suffix, []))
         calls.append(f"        {co.kernel_name}_{suffix}_body({', '.join(args)}{largs});\n"
-                     "        SG_BARRIER();")
+                     "        SG_BARRIER();" + count(n))
     decls = "\n".join(f"    SG_LOCAL_DECL({t}, {n}, {size})" for n, (t, size) in local_vars.items())
     body = "\n".join(calls)
+    if profile:
+        decls += "\n    int64_t _sg_c0 = SG_CYCLES();"
     kernel = (f"SG_STEP_KERNEL KSTEP({', '.join(params)})\n{{\n{decls}\n"
               f"    for (int64_t _sg_s = 0; _sg_s < _sg_nsteps; _sg_s++) {{\n{body}\n"
               "        if (SG_LID == 0) { _sg_ts[0] += 1; _sg_t[0] = _sg_ts[0] * _sg_dt[0]; }\n"
-              "        SG_BARRIER();\n    }\n}\n")
+              f"        SG_BARRIER();{count(len(sections))}\n    }}\n}}\n")
     name = "step" + hashlib.sha1(kernel.encode()).hexdigest()[:16]
     return name, kernel.replace("KSTEP", name)

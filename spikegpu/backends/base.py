@@ -95,6 +95,8 @@ class Backend:
 
     #: can record a sequence of launches once and replay it (CUDA graphs)
     supports_graphs = False
+    #: kernels can read a cycle counter (SG_CYCLES(); profiling the fused step)
+    has_cycle_counter = False
 
     # -- properties -------------------------------------------------------
     @property

@@ -68,6 +68,7 @@ class CUDABackend(Backend):
         self.group_size = 1024
         self.compute_units = self.cu_device.get_attribute(
             drv.device_attribute.MULTIPROCESSOR_COUNT)
+        self.has_cycle_counter = True
 
     def memory_info(self):
         free, total = self.drv.mem_get_info()

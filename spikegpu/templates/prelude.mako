@@ -31,6 +31,7 @@ typedef long int64_t;  typedef ulong uint64_t;
 #define SG_AS_DOUBLE(x) as_double(x)
 #define SG_AS_INT(x) as_int(x)
 #define SG_AS_FLOAT(x) as_float(x)
+#define SG_CYCLES() ((int64_t)0)
 SG_FN int sg_atomic_add_int(SG_GLOBAL int32_t *p, int32_t v) { return atomic_add(p, v); }
 SG_FN int sg_atomic_cas_int(SG_GLOBAL int32_t *p, int32_t cmp, int32_t v) { return atomic_cmpxchg(p, cmp, v); }
 SG_FN double sg_atomic_add_double(SG_GLOBAL double *p, double v) {
@@ -73,6 +74,8 @@ SG_FN float sg_atomic_add_float(SG_GLOBAL float *p, float v) {
 #define SG_AS_DOUBLE(x) __longlong_as_double(x)
 #define SG_AS_INT(x) __float_as_int(x)
 #define SG_AS_FLOAT(x) __int_as_float(x)
+## the SM's cycle counter (profiling the fused step; OpenCL has none)
+#define SG_CYCLES() ((int64_t)clock64())
 #ifndef INFINITY
 #define INFINITY (__int_as_float(0x7f800000))
 #endif
