@@ -68,6 +68,11 @@ from brian2.core.variables import ArrayVariable
 #: rows at least this long on average get a work-group each; shorter rows
 #: get a thread each (CUDA's warp, NVIDIA's unit of coalesced access)
 WARP = 32
+#: rows up to this long (and shorter than WARP on average) get a thread per
+#: synapse slot: a thread per row costs a row's dependent global accesses
+#: in a row (Brunel-Hakim 1k's bundles of ~25 synapses: 8 of 13 us per fused
+#: step on the H100, 'flat' pads at most to the longest row)
+FLAT_MAX = 4 * WARP
 #: tests force a mapping ('group', 'thread', 'flat'); None: by row length
 FORCE_ROWS = None
 
@@ -76,20 +81,31 @@ def choose_rows(lengths):
     """The mapping of rows to threads, from the row lengths of the source
     range.  Mean >= WARP: a work-group per row ('group'), whose threads read
     the row's consecutive synapses together.  Shorter rows would leave most
-    of a work-group idle: if no row is longer than WARP, a thread per
-    (event, position < longest row) ('flat': consecutive threads still read
-    consecutive synapses, at most WARP threads per event); else a thread per
-    event ('thread'), rows longer than WARP handled by work-groups so that
-    one long row does not serialise the step."""
+    of a work-group idle: if no row is longer than FLAT_MAX, a thread per
+    (event, position < longest row) ('flat': consecutive threads read
+    consecutive synapses; a step waits for one synapse's chain of memory
+    accesses, not a row's); else a thread per event ('thread'), rows longer
+    than WARP handled by work-groups so that one long row does not
+    serialise the step."""
     if FORCE_ROWS is not None:
         return FORCE_ROWS
     if not len(lengths) or lengths.max() == 0:
         return "thread"
     if lengths.mean() >= WARP:
         return "group"
-    if lengths.max() <= WARP:
+    if lengths.max() <= FLAT_MAX:
         return "flat"
     return "thread"
+
+
+def row_width(lengths):
+    """Threads per row of the 'group' mapping: the power of two at least the
+    mean row length (rows longer than that stride), at most 1024.  A work-
+    group of more threads takes several rows at once (one work-group runs
+    the fused step: a row at a time would make each row of the step wait
+    for the one before)."""
+    mean = float(lengths.mean()) if len(lengths) else 1.0
+    return int(min(1024, 2 ** int(np.ceil(np.log2(max(1.0, mean))))))
 
 
 def _host(device, var):
@@ -113,6 +129,7 @@ class _Propagation:
         lengths = np.diff(rowstart if rowitems is None else rowitems)[self.start:self.stop]
         self.maxrow = int(lengths.max()) if len(lengths) else 0
         self.rows = choose_rows(lengths)
+        self.width = row_width(lengths)
         self.variables = {}
         self.device = device
         for name, value in [("_sg_rowstart", rowstart), ("_sg_rowsyn", rowsyn)] + arrays:
@@ -130,7 +147,8 @@ class _Propagation:
     def template_kwds(self, serial):
         return {"_sg_mode": self.mode, "_sg_rows": "serial" if serial else self.rows,
                 "_sg_start": self.start, "_sg_stop": self.stop, "_sg_maxrow": self.maxrow,
-                "_sg_nrange": self.stop - self.start, "_sg_warp": WARP}
+                "_sg_nrange": self.stop - self.start, "_sg_warp": WARP,
+                "_sg_width": self.width}
 
     def _read(self, name, offset=0, count=None):
         """Device values of one of our arrays (a part of it: no full download)."""
@@ -274,11 +292,13 @@ class SynapseQueue(_Propagation):
         # the run's mapping: rows = bundles in the slot of now
         self.brows = choose_rows(plan.lengths)
         self.bmaxrow = int(plan.lengths.max()) if len(plan.lengths) else 0
+        self.bwidth = row_width(plan.lengths)
 
     def template_kwds(self, serial):
         kw = super().template_kwds(serial)
         kw.update(_sg_Q=self.Q, _sg_cap=self.cap,
-                  _sg_brows="serial" if serial else self.brows, _sg_bmaxrow=self.bmaxrow)
+                  _sg_brows="serial" if serial else self.brows, _sg_bmaxrow=self.bmaxrow,
+                  _sg_bwidth=self.bwidth)
         return kw
 
     def _bundle(self, b):

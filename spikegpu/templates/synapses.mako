@@ -43,11 +43,13 @@
 ## (queue's push: _sg_rowbundle) or CSR positions of a bundle (queue's run:
 ## _sg_bstart, spk = the bundles of a slot).
 ##   serial: one thread, rows in order, items in order (Brian2's order)
-##   group:  a work-group per row, its threads over the items
+##   group:  a work-group per row, its threads over the items (a work-group
+##           of more than ``width`` threads takes several rows at once,
+##           ``width`` threads each)
 ##   thread: a thread per row looping over its items; rows longer than a
 ##           warp are left to a second, work-group-per-row pass
 ##   flat:   a thread per (row, item < longest row, maxrow)
-<%def name="rows(spk, nspk, starts, mapping, maxrow)">
+<%def name="rows(spk, nspk, starts, mapping, maxrow, width)">
 <%
     warp = c.kw['_sg_warp']
 %>
@@ -62,12 +64,18 @@
         }
     }
 %elif mapping == 'group':
-    for (int32_t _s = SG_GROUP; _s < ${nspk}; _s += SG_NGROUPS) {
+    {
+    const int32_t _w = SG_LSIZE < ${width} ? SG_LSIZE : ${width};
+    const int32_t _per = SG_LSIZE / _w;
+    const int32_t _lane = SG_LID % _w;
+    if (SG_LID < _per * _w)
+    for (int32_t _s = SG_GROUP * _per + SG_LID / _w; _s < ${nspk}; _s += SG_NGROUPS * _per) {
         const int32_t _src = ${spk}[_s];
         const int32_t _end = ${starts}[_src + 1];
-        for (int32_t _k = ${starts}[_src] + SG_LID; _k < _end; _k += SG_LSIZE) {
+        for (int32_t _k = ${starts}[_src] + _lane; _k < _end; _k += _w) {
             ${caller.body()}
         }
+    }
     }
 %elif mapping == 'thread':
     for (int64_t _s = SG_GID; _s < ${nspk}; _s += SG_GSIZE) {
@@ -134,7 +142,7 @@ ${signature(c, 'run')}
     const int64_t _vectorisation_idx = -1;
     ${rng(c, '0xFFFFFFFFu')}
     ${code(c.scalar_code)}
-    <%self:rows spk="_spk" nspk="_nspk" starts="${c.ptr('_sg_rowstart')}" mapping="${c.kw['_sg_rows']}" maxrow="${c.kw['_sg_maxrow']}">
+    <%self:rows spk="_spk" nspk="_nspk" starts="${c.ptr('_sg_rowstart')}" mapping="${c.kw['_sg_rows']}" maxrow="${c.kw['_sg_maxrow']}" width="${c.kw['_sg_width']}">
         ${apply(c.ptr('_sg_rowsyn') + '[_k]')}
     </%self:rows>
 }
@@ -154,7 +162,7 @@ ${signature(c, 'push')}
     SG_GLOBAL const int32_t *_spk = ${c.eventspace} + _lo;
     const int32_t _nspk = _hi - _lo;
     ## a row's items are its bundles (_k): one per delay
-    <%self:rows spk="_spk" nspk="_nspk" starts="${c.ptr('_sg_rowbundle')}" mapping="${c.kw['_sg_rows']}" maxrow="${c.kw['_sg_maxrow']}">
+    <%self:rows spk="_spk" nspk="_nspk" starts="${c.ptr('_sg_rowbundle')}" mapping="${c.kw['_sg_rows']}" maxrow="${c.kw['_sg_maxrow']}" width="${c.kw['_sg_width']}">
             const int32_t _slot = (_head + ${c.ptr('_sg_bdelay')}[_k]) % ${c.kw['_sg_Q']};
 %if c.kw['_sg_rows'] == 'serial':
             const int32_t _pos = ${c.ptr('_sg_qcount')}[_slot]++;
@@ -175,7 +183,7 @@ ${signature(c, 'run')}
     ${rng(c, '0xFFFFFFFFu')}
     ${code(c.scalar_code)}
     ## rows are the slot's bundles, items their CSR positions
-    <%self:rows spk="_slot" nspk="_n" starts="${c.ptr('_sg_bstart')}" mapping="${c.kw['_sg_brows']}" maxrow="${c.kw['_sg_bmaxrow']}">
+    <%self:rows spk="_slot" nspk="_n" starts="${c.ptr('_sg_bstart')}" mapping="${c.kw['_sg_brows']}" maxrow="${c.kw['_sg_bmaxrow']}" width="${c.kw['_sg_bwidth']}">
         ${apply(c.ptr('_sg_rowsyn') + '[_k]')}
     </%self:rows>
 }
