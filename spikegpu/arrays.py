@@ -84,32 +84,35 @@ class DeviceArray:
         self.host_valid = True
         self.device_valid = False
 
-    def set_shape(self, shape):
+    def set_shape(self, shape, backend=None):
         """Change the logical shape of a dynamic array (zero-filling new
-        elements), wherever its current data lives."""
+        elements), wherever its current data lives.  With ``backend``, an
+        array that grows to more than twice its size (a Synapses' variables
+        when connect() creates synapses) grows on the device: the new
+        elements are zeroed there, not made on the host and uploaded."""
         shape = tuple(shape)
         if shape == self.shape:
             return
+        old_size = self.size
+        if self.host_valid and backend is not None and \
+                int(np.prod(shape)) > 2 * old_size and shape[1:] == self.shape[1:]:
+            self.ensure_device(backend)
+            self.host_valid = False
         if self.host_valid:
             new = np.zeros(shape, dtype=self.dtype)
-            if len(shape) == 1:
-                n = min(shape[0], self.shape[0])
-                new[:n] = self.host[:n]
-            else:
-                n = min(shape[0], self.shape[0])
-                new[:n] = self.host[:n]
+            n = min(shape[0], self.shape[0])
+            new[:n] = self.host[:n]
             self.host = new
             self.shape = shape
             self.device_valid = False
         else:
             # data live on the device: grow the buffer there, zero the tail
-            old_size = self.size
             self.shape = shape
             if self.size > self.capacity:
                 self.grow(self.backend, self.size, keep=old_size)
             if self.size > old_size:
-                zeros = np.zeros(self.size - old_size, dtype=self.dtype)
-                self.backend.upload(self.buf, zeros, offset_bytes=old_size * self.dtype.itemsize)
+                isz = self.dtype.itemsize
+                self.backend.zero(self.buf, old_size * isz, (self.size - old_size) * isz)
 
     def adopt_size(self, shape):
         """Set the logical shape after kernels appended data on the device

@@ -193,14 +193,14 @@ class GPUDevice(Device):
 
     def resize(self, var, new_size):
         a = self._host_op(var)
-        a.set_shape((int(new_size),))
+        a.set_shape((int(new_size),), self.backend)
 
     def resize_along_first(self, var, new_size):
         a = self._host_op(var)
         if isinstance(new_size, tuple):     # the full shape (restore())
-            a.set_shape(tuple(int(n) for n in new_size))
+            a.set_shape(tuple(int(n) for n in new_size), self.backend)
         else:
-            a.set_shape((int(new_size),) + tuple(a.shape[1:]))
+            a.set_shape((int(new_size),) + tuple(a.shape[1:]), self.backend)
 
     def get_value(self, var, access_data=True):
         self.flush()

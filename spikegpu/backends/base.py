@@ -79,6 +79,10 @@ class Backend:
     def copy(self, dst, src, nbytes):
         raise NotImplementedError
 
+    def zero(self, buf, offset_bytes, nbytes):
+        """Set ``nbytes`` bytes of ``buf`` to zero on the device (enqueued)."""
+        raise NotImplementedError
+
     # -- execution --------------------------------------------------------
     def launch(self, kernel, global_size, local_size, args):
         raise NotImplementedError

@@ -123,6 +123,11 @@ class CUDABackend(Backend):
         if nbytes:
             self.drv.memcpy_dtod_async(dst, src, int(nbytes), stream=self.stream)
 
+    def zero(self, buf, offset_bytes, nbytes):
+        if nbytes:
+            self.drv.memset_d8_async(int(buf) + int(offset_bytes), 0, int(nbytes),
+                                     stream=self.stream)
+
     def launch(self, kernel, global_size, local_size, args):
         nblocks = max(1, int(global_size) // int(local_size))
         kernel(*args, block=(int(local_size), 1, 1), grid=(nblocks, 1),

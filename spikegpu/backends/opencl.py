@@ -190,6 +190,11 @@ class OpenCLBackend(Backend):
         if nbytes:
             self.cl.enqueue_copy(self.queue, dst, src, byte_count=int(nbytes))
 
+    def zero(self, buf, offset_bytes, nbytes):
+        if nbytes:
+            self.cl.enqueue_fill_buffer(self.queue, buf, np.uint8(0), int(offset_bytes),
+                                        int(nbytes))
+
     def launch(self, kernel, global_size, local_size, args):
         # a prepared launch passes the same list every step: OpenCL kernels
         # keep their arguments, so set them only when the list changes
