@@ -68,6 +68,14 @@ class DeviceArray:
             backend.synchronize()
             backend.free(old)
 
+    def adopt(self, backend, buf, capacity):
+        """Take over a device buffer that kernels filled (elements up to
+        ``capacity``); the host copy is stale."""
+        self.free()
+        self.backend, self.buf, self.capacity = backend, buf, max(int(capacity), 1)
+        self.generation += 1
+        self.mark_device_written()
+
     def mark_device_written(self):
         self.device_valid = True
         self.host_valid = False

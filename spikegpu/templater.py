@@ -73,3 +73,8 @@ class GPUTemplater:
 def render_prelude(dialect, real, wg, rng_source):
     return _lookup.get_template("prelude.mako").render(
         dialect=dialect, real=real, wg=wg, rng_source=rng_source)
+
+
+def render(name, **kwds):
+    """A template that is no Brian2 code object (e.g. csrbuild.mako)."""
+    return _lookup.get_template(name).render(**kwds)
