@@ -62,8 +62,13 @@ What Brian2 sees as the pathway's ``queue`` is a `PathwayQueue`
 (`GPUDevice.spike_queue`): it holds the structure, gives ``store()`` the
 events in flight and takes them back from ``restore()``; the next run
 builds a structure for them, as for a rebuild."""
+import functools
+
 import numpy as np
 from brian2.core.variables import ArrayVariable
+
+from . import csrbuild
+from .csrbuild import RowStats
 
 #: rows at least this long on average get a work-group each; shorter rows
 #: get a thread each (CUDA's warp, NVIDIA's unit of coalesced access)
@@ -77,34 +82,35 @@ FLAT_MAX = 4 * WARP
 FORCE_ROWS = None
 
 
-def choose_rows(lengths):
-    """The mapping of rows to threads, from the row lengths of the source
-    range.  Mean >= WARP: a work-group per row ('group'), whose threads read
-    the row's consecutive synapses together.  Shorter rows would leave most
-    of a work-group idle: if no row is longer than FLAT_MAX, a thread per
-    (event, position < longest row) ('flat': consecutive threads read
-    consecutive synapses; a step waits for one synapse's chain of memory
-    accesses, not a row's); else a thread per event ('thread'), rows longer
-    than WARP handled by work-groups so that one long row does not
+def choose_rows(rows):
+    """The mapping of rows to threads, from the `RowStats` (count, total
+    length, longest) of the rows of the source range.  Mean >= WARP: a
+    work-group per row ('group'), whose threads read the row's consecutive
+    synapses together.  Shorter rows would leave most of a work-group idle:
+    if no row is longer than FLAT_MAX, a thread per (event, position <
+    longest row) ('flat': consecutive threads read consecutive synapses; a
+    step waits for one synapse's chain of memory accesses, not a row's);
+    else a thread per event ('thread'), rows longer than WARP handled by
+    work-groups so that one long row does not
     serialise the step."""
     if FORCE_ROWS is not None:
         return FORCE_ROWS
-    if not len(lengths) or lengths.max() == 0:
+    if not rows.count or rows.longest == 0:
         return "thread"
-    if lengths.mean() >= WARP:
+    if rows.total / rows.count >= WARP:
         return "group"
-    if lengths.max() <= FLAT_MAX:
+    if rows.longest <= FLAT_MAX:
         return "flat"
     return "thread"
 
 
-def row_width(lengths):
+def row_width(rows):
     """Threads per row of the 'group' mapping: the power of two at least the
     mean row length (rows longer than that stride), at most 1024.  A work-
     group of more threads takes several rows at once (one work-group runs
     the fused step: a row at a time would make each row of the step wait
-    for the one before)."""
-    mean = float(lengths.mean()) if len(lengths) else 1.0
+    for the one before).  ``rows``: `RowStats`."""
+    mean = rows.total / rows.count if rows.count else 1.0
     return int(min(1024, 2 ** int(np.ceil(np.log2(max(1.0, mean))))))
 
 
@@ -120,29 +126,33 @@ class _Propagation:
     mode = None
     fallback = False
 
-    def __init__(self, device, pathway, layout, rowstart, rowsyn, arrays, rowitems=None):
+    def __init__(self, device, pathway, layout, arrays, rows):
+        """``arrays``: [(name, host array to upload, or (device buffer,
+        elements) that the build filled)]; ``rows``: `RowStats` of the rows
+        of events (CSR positions per source for the ring, bundles per source
+        for the queue's push)."""
         self.layout = layout            # what decides whether to rebuild
-        self.n_syn, self.dt, self.start, self.stop, self.steps = layout
-        self.rowstart, self.rowsyn = rowstart, rowsyn
-        # the rows of events: CSR positions per source (ring), or bundles
-        # per source (queue's push)
-        lengths = np.diff(rowstart if rowitems is None else rowitems)[self.start:self.stop]
-        self.maxrow = int(lengths.max()) if len(lengths) else 0
-        self.rows = choose_rows(lengths)
-        self.width = row_width(lengths)
+        self.n_syn, self.dt, self.start, self.stop = layout[:4]
+        self.maxrow = rows.longest
+        self.rows = choose_rows(rows)
+        self.width = row_width(rows)
         self.variables = {}
         self.device = device
-        for name, value in [("_sg_rowstart", rowstart), ("_sg_rowsyn", rowsyn)] + arrays:
+        for name, value in arrays:
+            size = value.size if isinstance(value, np.ndarray) else value[1]
             # owned by the pathway: kernel arguments named after it
-            v = ArrayVariable(name=name, owner=pathway, size=max(1, value.size),
+            v = ArrayVariable(name=name, owner=pathway, size=max(1, size),
                               device=device, dtype=np.int32, read_only=True)
             device.add_array(v)
-            if value.size:
-                device.fill_with_array(v, value.astype(np.int32))
+            if isinstance(value, np.ndarray):
+                if value.size:
+                    device.fill_with_array(v, value.astype(np.int32))
+            else:
+                device.arr(v).adopt(device.backend, value[0], size)
             self.variables[name] = v
 
     def matches(self, layout):
-        return not self.fallback and _same_layout(self.layout, layout)
+        return not self.fallback and layout == self.layout
 
     def template_kwds(self, serial):
         return {"_sg_mode": self.mode, "_sg_rows": "serial" if serial else self.rows,
@@ -162,15 +172,12 @@ class _Propagation:
             self.device.backend.download(a.buf, out, offset_bytes=4 * offset)
         return out
 
-    def _row(self, src):
-        return self.rowsyn[self.rowstart[src]:self.rowstart[src + 1]]
-
 
 class SpikeRing(_Propagation):
     mode = "ring"
 
-    def __init__(self, device, pathway, layout, rowstart, rowsyn, spikes=()):
-        d = layout[4][1]
+    def __init__(self, device, pathway, layout, build, spikes=()):
+        d = layout[4]
         self.d, self.D = d, d + 1
         R = layout[3] - layout[2]
         self.R = R
@@ -182,11 +189,15 @@ class SpikeRing(_Propagation):
                 ring[-age % self.D, :len(srcs)] = srcs
                 ring[-age % self.D, R] = len(srcs)
             arrays = [("_sg_ring", ring.ravel()), ("_sg_rhead", np.zeros(1, dtype=np.int32))]
-        super().__init__(device, pathway, layout, rowstart, rowsyn, arrays)
+        rows = build.stats("rowstart", layout[2], layout[3])
+        super().__init__(device, pathway, layout,
+                         [("_sg_rowstart", build.take("rowstart")),
+                          ("_sg_rowsyn", build.take("rowsyn"))] + arrays, rows)
 
     @staticmethod
-    def nbytes(d, R, n_src, n_syn):
-        return 4 * ((d + 1) * (R + 1) * (d > 0) + n_src + 1 + n_syn + 1)
+    def nbytes(d, R):
+        """The ring and its head (the rows are built already)."""
+        return 4 * ((d + 1) * (R + 1) * (d > 0) + 1)
 
     def template_kwds(self, serial):
         kw = super().template_kwds(serial)
@@ -199,100 +210,97 @@ class SpikeRing(_Propagation):
             return []
         head = int(self._read("_sg_rhead")[0])
         out = []
+        rowstart = rowsyn = None
         for j in range(self.d):              # spikes of the step j steps before the last
             slot = (head - 1 - j) % self.D
             row = slot * (self.R + 1)
             n = int(self._read("_sg_ring", row + self.R, 1)[0])
             if n:
+                if rowstart is None:         # the rows, read only for events in flight
+                    rowstart, rowsyn = self._read("_sg_rowstart"), self._read("_sg_rowsyn")
                 srcs = self._read("_sg_ring", row, n)
-                syn = np.concatenate([self._row(s) for s in srcs])
+                syn = np.concatenate([rowsyn[rowstart[s]:rowstart[s + 1]] for s in srcs])
                 if len(syn):
                     out.append((self.d - 1 - j, syn))
         return out
 
 
-def bundles(rowstart, possteps):
-    """Bundles of CSR rows sorted by (source, delay, synapse index): maximal
-    runs of one delay in a row.  Returns (bstart: n_bundles + 1 CSR
-    positions, bdelay: n_bundles delays, rowbundle: n_src + 1, the bundles
-    of source s are rowbundle[s] .. rowbundle[s + 1])."""
-    n = len(possteps)
-    src = np.repeat(np.arange(len(rowstart) - 1), np.diff(rowstart))
-    new = np.ones(n, dtype=bool)
-    new[1:] = (possteps[1:] != possteps[:-1]) | (src[1:] != src[:-1])
-    first = np.flatnonzero(new)
-    bstart = np.r_[first, n].astype(np.int64)
-    rowbundle = np.searchsorted(first, rowstart, side="left")
-    return bstart, np.asarray(possteps)[first], rowbundle
-
-
 class QueuePlan:
-    """Host arrays of a SynapseQueue, computed before allocating (their
-    size is checked against the device's free memory)."""
+    """What a SynapseQueue adds to the bundles of a build, computed before
+    allocating (its size is checked against the device's free memory):
+    events in flight (synapse indices, not necessarily whole bundles) extend
+    the position array, in extra bundles of at most max(WARP, longest
+    bundle) positions (the run's mapping keeps its row lengths), placed
+    first in their slot."""
 
-    def __init__(self, rowstart, rowsyn, possteps, start, stop, Q, events):
-        bstart, bdelay, rowbundle = bundles(rowstart, possteps)
-        self.n_bundles = nb = len(bdelay)
-        blens = np.diff(bstart)
-        inrange = blens[rowbundle[start]:rowbundle[stop]]
-        # events in flight (synapse indices, not necessarily whole bundles):
-        # their synapses extend the position array, in extra bundles of at
-        # most max(WARP, longest bundle) positions (the run's mapping keeps
-        # its row lengths), placed first in their slot
-        chunk = max(WARP, int(blens.max()) if nb else 0)
-        ext_syn, ext_start, ext_len = [], [], []
+    def __init__(self, build, start, stop, Q, events):
+        self.n_syn = n_syn = build.n
+        self.n_bundles = nb = build.n_bundles
+        b0, b1 = (int(build.read("rowbundle", s, 1)[0]) for s in (start, stop))
+        inrange = build.stats("bstart", b0, b1)
+        chunk = max(WARP, build.longest("bstart", 0, nb))
+        ext_syn, ext_len = [], []
         slots = [[] for _ in range(Q)]
-        pos = len(rowsyn)
         for r, syn in events:
             for a in range(0, len(syn), chunk):
                 part = np.asarray(syn[a:a + chunk])
-                slots[r].append(nb + len(ext_start))
+                slots[r].append(nb + len(ext_len))
                 ext_syn.append(part)
-                ext_start.append(pos)
                 ext_len.append(len(part))
-                pos += len(part)
-        self.n_extra = len(ext_start)
+        self.n_extra = len(ext_len)
         # a source puts at most one bundle (one per delay) into a slot: the
         # bundles bound every slot, plus the extra bundles placed in it
         self.cap = max(1, nb + max(len(x) for x in slots))
         self.Q = Q
-        self.rowbundle = rowbundle.astype(np.int32)
-        self.bstart = np.r_[bstart[:-1], ext_start, pos].astype(np.int32)
-        self.bdelay = np.r_[bdelay, np.zeros(self.n_extra, dtype=np.int64)].astype(np.int32)
-        self.rowsyn = np.concatenate([rowsyn] + ext_syn).astype(np.int32)
-        self.queue = np.zeros(Q * self.cap, dtype=np.int32)
-        self.count = np.zeros(Q, dtype=np.int32)
-        for r, ids in enumerate(slots):
-            self.queue[r * self.cap:r * self.cap + len(ids)] = ids
-            self.count[r] = len(ids)
+        self.slots = slots
+        self.count = np.array([len(x) for x in slots], dtype=np.int32)
+        self.ext_syn = np.concatenate(ext_syn + [np.zeros(0, dtype=np.int32)]).astype(np.int32)
+        # the extra bundles end where the next begins (bstart[nb] = n_syn)
+        self.ext_ends = (n_syn + np.cumsum(ext_len, dtype=np.int64)).astype(np.int32)
         # the run's rows: the bundles that pushes and the extras put in slots
-        self.lengths = np.r_[inrange, ext_len].astype(np.int64)
+        self.run_rows = RowStats(inrange.count + self.n_extra, inrange.total + sum(ext_len),
+                                 max([inrange.longest] + ext_len))
 
-    def nbytes(self, n_src):
-        # queue, counts + head, bundles (start, delay), rowstart + rowbundle,
-        # positions (CSR + extension)
-        nb = self.n_bundles + self.n_extra
-        return 4 * (self.Q * self.cap + self.Q + 1 + 2 * nb + 1 + 2 * (n_src + 1)
-                    + max(1, len(self.rowsyn)))
+    def nbytes(self):
+        """Still to allocate: the queue, counts and head, and for events in
+        flight, the longer positions, bstart and bdelay."""
+        ext = 0
+        if self.n_extra:
+            ext = self.n_syn + len(self.ext_syn) + 2 * (self.n_bundles + self.n_extra) + 1
+        return 4 * (self.Q * self.cap + self.Q + 1 + ext)
 
 
 class SynapseQueue(_Propagation):
     mode = "queue"
 
-    def __init__(self, device, pathway, layout, rowstart, plan):
+    def __init__(self, device, pathway, layout, build, plan):
         self.Q, self.cap = plan.Q, plan.cap
         self.n_bundles, self.n_extra = plan.n_bundles, plan.n_extra
-        self.bstart = plan.bstart
-        super().__init__(device, pathway, layout, rowstart, plan.rowsyn,
-                         [("_sg_rowbundle", plan.rowbundle), ("_sg_bstart", plan.bstart),
-                          ("_sg_bdelay", plan.bdelay), ("_sg_queue", plan.queue),
+        rows = build.stats("rowbundle", layout[2], layout[3])
+        if plan.n_extra:
+            build.extend("rowsyn", plan.ext_syn, keep=build.n)
+            build.extend("bstart", plan.ext_ends, keep=plan.n_bundles + 1)
+            build.extend("bdelay", np.zeros(plan.n_extra), keep=plan.n_bundles)
+        # slots are read up to their count: only the extra bundles' entries
+        # need values
+        be = device.backend
+        queue = be.alloc(4 * max(1, self.Q * self.cap))
+        for r, ids in enumerate(plan.slots):
+            if ids:
+                be.upload(queue, np.array(ids, dtype=np.int32), offset_bytes=4 * r * self.cap)
+        super().__init__(device, pathway, layout,
+                         [("_sg_rowstart", build.take("rowstart")),
+                          ("_sg_rowsyn", build.take("rowsyn")),
+                          ("_sg_rowbundle", build.take("rowbundle")),
+                          ("_sg_bstart", build.take("bstart")),
+                          ("_sg_bdelay", build.take("bdelay")),
+                          ("_sg_queue", (queue, self.Q * self.cap)),
                           ("_sg_qcount", plan.count),
-                          ("_sg_qhead", np.zeros(1, dtype=np.int32))],
-                         rowitems=plan.rowbundle)
+                          ("_sg_qhead", np.zeros(1, dtype=np.int32))], rows)
         # the run's mapping: rows = bundles in the slot of now
-        self.brows = choose_rows(plan.lengths)
-        self.bmaxrow = int(plan.lengths.max()) if len(plan.lengths) else 0
-        self.bwidth = row_width(plan.lengths)
+        self.brows = choose_rows(plan.run_rows)
+        self.bmaxrow = plan.run_rows.longest
+        self.bwidth = row_width(plan.run_rows)
 
     def template_kwds(self, serial):
         kw = super().template_kwds(serial)
@@ -301,18 +309,19 @@ class SynapseQueue(_Propagation):
                   _sg_bwidth=self.bwidth)
         return kw
 
-    def _bundle(self, b):
-        return self.rowsyn[self.bstart[b]:self.bstart[b + 1]]
-
     def pending(self):
         head = int(self._read("_sg_qhead")[0])
         count = self._read("_sg_qcount")
+        if not count.any():
+            return []
+        # the bundles, read only for events in flight
+        bstart, rowsyn = self._read("_sg_bstart"), self._read("_sg_rowsyn")
         out = []
         for r in range(self.Q):
             slot = (head + r) % self.Q
             if count[slot]:
                 ids = self._read("_sg_queue", slot * self.cap, int(count[slot]))
-                syn = np.concatenate([self._bundle(b) for b in ids])
+                syn = np.concatenate([rowsyn[bstart[b]:bstart[b + 1]] for b in ids])
                 if len(syn):
                     out.append((r, syn))
         return out
@@ -360,24 +369,41 @@ class PathwayQueue:
                              "restored)")
 
 
-def _same_layout(a, b):
-    return (a[:4] == b[:4] and a[4][0] == b[4][0]
-            and (a[4][1] == b[4][1] if a[4][0] == "homogeneous"
-                 else np.array_equal(a[4][1], b[4][1])))
+class _HostRows:
+    """Host copies of the pathway's sources and of a build's rows, read from
+    the device when first used (only for events in flight)."""
+
+    def __init__(self, device, pathway, build):
+        self.device, self.pathway, self.build = device, pathway, build
+
+    @functools.cached_property
+    def sources(self):
+        return np.asarray(_host(self.device, self.pathway.synapse_sources),
+                          dtype=np.int64).ravel()
+
+    @functools.cached_property
+    def rowstart(self):
+        return self.build.read("rowstart")
+
+    @functools.cached_property
+    def rowsyn(self):
+        return self.build.read("rowsyn")
 
 
-def _as_spike_lists(events, d, sources, rowstart, rowsyn, start, stop, exact):
+def _as_spike_lists(events, d, host, start, stop, exact):
     """Events in flight as [(age, source spikes)] for a ring of delay d, or
     None if they are not whole rows of spikes that d still delivers on time
-    (``exact``: in the ring's order, ascending sources, as serial code needs)."""
+    (``exact``: in the ring's order, ascending sources, as serial code needs).
+    ``host``: a `_HostRows`."""
     out = []
     for r, syn in events:
         if r > d - 1:
             return None
-        src = sources[syn]
+        src = host.sources[syn]
         srcs = src[np.r_[True, src[1:] != src[:-1]]] if exact else np.unique(src)
         if np.any(np.diff(srcs) <= 0) or srcs[0] < start or srcs[-1] >= stop:
             return None
+        rowstart, rowsyn = host.rowstart, host.rowsyn
         rows = np.concatenate([rowsyn[rowstart[s]:rowstart[s + 1]] for s in srcs])
         if not (np.array_equal(rows, syn) if exact
                 else np.array_equal(np.sort(rows), np.sort(syn))):
@@ -386,23 +412,35 @@ def _as_spike_lists(events, d, sources, rowstart, rowsyn, start, stop, exact):
     return out
 
 
+def _check_fits(device, pathway, need, what):
+    free, total = device.backend.memory_info()
+    avail = free if free is not None else total
+    if need > avail:
+        raise MemoryError(f"{pathway.name}: {what} needs about {need} bytes of device "
+                          f"memory, more than {device.backend.device_name} has free")
+
+
 def prepare_queue(device, pathway, serial=False):
     """The pathway's propagation structure for the coming run (kept from
     the last run if nothing it depends on changed).  ``serial``: the
     pathway's code must see synapses in Brian2's order."""
-    sources = np.asarray(_host(device, pathway.synapse_sources), dtype=np.int64).ravel()
-    n_syn = len(sources)
     dt = float(pathway.source.clock.dt_)
-    delays = np.asarray(_host(device, pathway._delays), dtype=np.float64).ravel()
-    if delays.size == 1 and n_syn != 1:
-        delays = np.full(n_syn, delays[0])
-    # rounded as Brian2's (C++) spike queue rounds: (int)(delay/dt + 0.5)
-    steps = (delays / dt + 0.5).astype(np.int64)
+    n_src = pathway.source.variables[pathway.eventspace_name].size - 1
+    build = csrbuild.for_pathway(device, pathway, dt, n_src)
+    try:
+        return _prepare(device, pathway, build, dt, n_src, serial)
+    finally:
+        build.release()     # temporaries, and what the structure did not take
+
+
+def _prepare(device, pathway, build, dt, n_src, serial):
+    facts = build.compute_facts()
+    n_syn = facts.n_syn
     start, stop = int(pathway.spikes_start), int(pathway.spikes_stop)
-    homogeneous = n_syn == 0 or steps.min() == steps.max()
-    layout = (n_syn, dt, start, stop,
-              ("homogeneous", int(steps[0]) if n_syn else 0) if homogeneous
-              else ("heterogeneous", steps.astype(np.int32)))
+    # what decides whether to rebuild: the synapses' sources and delays in
+    # steps enter through the checksum
+    layout = (n_syn, dt, start, stop, facts.steps_min, facts.steps_max, facts.checksum)
+    homogeneous = facts.steps_min == facts.steps_max
     pq = pathway.queue
     if not isinstance(pq, PathwayQueue):      # created under another device
         pq = pathway.queue = PathwayQueue(device)
@@ -427,35 +465,28 @@ def prepare_queue(device, pathway, serial=False):
             r = int(r * events_dt / dt + 0.5)
             merged[r] = np.concatenate([merged[r], syn]) if r in merged else syn
         events = sorted(merged.items())
-    n_src = pathway.source.variables[pathway.eventspace_name].size - 1
-    order = np.argsort(sources * (int(steps.max()) + 1 if n_syn else 1) + steps, kind="stable")
-    rowstart = np.searchsorted(sources[order], np.arange(n_src + 1)).astype(np.int32)
-    rowsyn = order.astype(np.int32)
-    free, total = device.backend.memory_info()
-    avail = free if free is not None else total
+    _check_fits(device, pathway, build.rows_bytes(),
+                f"building the rows of {n_syn} synapses")
+    build.build_rows()
 
     if homogeneous:
-        d = layout[4][1]
-        spikes = _as_spike_lists(events, d, sources, rowstart, rowsyn, start, stop, serial)
+        d = facts.steps_min
+        spikes = _as_spike_lists(events, d, _HostRows(device, pathway, build),
+                                 start, stop, serial)
         if spikes is not None:
-            need = SpikeRing.nbytes(d, stop - start, n_src, n_syn)
-            if need > avail:
-                raise MemoryError(f"{pathway.name}: the spike ring ({d + 1} delay slots x "
-                                  f"{stop - start} sources) needs about {need} bytes of "
-                                  f"device memory, more than {device.backend.device_name} "
-                                  "has free")
-            q = SpikeRing(device, pathway, layout, rowstart, rowsyn, spikes)
+            _check_fits(device, pathway, SpikeRing.nbytes(d, stop - start),
+                        f"the spike ring ({d + 1} delay slots x {stop - start} sources)")
+            q = SpikeRing(device, pathway, layout, build, spikes)
             pq.structure = q
             return q
-    Q = max([int(steps.max()) + 1 if n_syn else 1] + [r + 1 for r, _ in events])
-    plan = QueuePlan(rowstart, rowsyn, steps[order], start, stop, Q, events)
-    need = plan.nbytes(n_src)
-    if need > avail:
-        raise MemoryError(f"{pathway.name}: the spike queue ({Q} delay slots x "
-                          f"{plan.cap} bundles of {n_syn} synapses) needs about {need} "
-                          f"bytes of device memory, more than "
-                          f"{device.backend.device_name} has free")
-    q = SynapseQueue(device, pathway, layout, rowstart, plan)
+    _check_fits(device, pathway, build.bundles_bytes(),
+                f"the bundles of {n_syn} synapses")
+    build.build_bundles()
+    Q = max([facts.steps_max + 1 if n_syn else 1] + [r + 1 for r, _ in events])
+    plan = QueuePlan(build, start, stop, Q, events)
+    _check_fits(device, pathway, plan.nbytes(),
+                f"the spike queue ({Q} delay slots x {plan.cap} bundles of {n_syn} synapses)")
+    q = SynapseQueue(device, pathway, layout, build, plan)
     q.fallback = homogeneous
     pq.structure = q
     return q
