@@ -228,6 +228,7 @@ SG_KERNEL _sg_csr_scatter_${flavor}(${key_params()}, const int64_t _n, const int
     SG_LOCAL int32_t _sg_off[${RADIX}];
     for (int64_t _g = SG_GROUP; _g < _ntiles; _g += SG_NGROUPS) {
         ${tile_ranks(flavor)}
+        (void)_tile_n;
         if (SG_LID < ${RADIX})
             _sg_off[SG_LID] = _offsets[SG_LID * _ntiles + _g] - _sg_cnt[SG_LID * ${wg}];
         SG_BARRIER_LOCAL();
