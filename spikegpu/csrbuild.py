@@ -14,8 +14,10 @@ Brian2's C++ spike queue rounds: ``(int)(delay/dt + 0.5)``):
   (source - src0) * R + (steps - steps0), R the range of steps (a stable
   sort from the identity order: in a row, by delay, then synapse index), by
   an LSD radix sort of 4 bits a pass over only the bits the keys use (32-bit
-  keys where they fit, else 64-bit); synapses already in order need no
-  sort.  ``rowstart`` (n_src + 1) from the sorted keys.
+  keys where they fit, else 64-bit).  Synapses already in order (an
+  ``on_pre`` pathway with one delay: connect() creates synapses by source)
+  need no sort and no ``rowsyn``: it is the identity (`identity`).
+  ``rowstart`` (n_src + 1) from the sorted keys.
 - `build_bundles`: bundles (maximal runs of one (source, steps)) from the
   places where the key changes, numbered by an exclusive scan: ``bstart``,
   ``bdelay``, ``rowbundle``.
@@ -117,6 +119,9 @@ class CSRBuild:
 
     def read(self, name, offset=0, count=None):
         """Host copy of (a part of) a result."""
+        if name == "rowsyn" and self.identity:
+            return np.arange(offset, self.n if count is None else offset + count,
+                             dtype=np.int32)
         buf, n = self.buffers[name]
         count = n - offset if count is None else count
         out = np.empty(count, dtype=np.int32)
@@ -159,13 +164,13 @@ class CSRBuild:
         return 8 if self._key_bits() > 32 else 4
 
     def rows_bytes(self):
-        """Device memory that `build_rows` needs at most: rowstart, rowsyn,
-        and for a sort two key arrays, a second index array and the counts."""
+        """Device memory that `build_rows` needs at most: rowstart, and for a
+        sort rowsyn, two key arrays, a second index array and the counts."""
         n = self.n
-        need = 4 * (self.n_src + 1) + 4 * max(1, n)
-        if not self.facts.ordered:
+        need = 4 * (self.n_src + 1)
+        if not self.identity:
             ntiles = -(-n // self.tile)
-            need += 2 * n * self._key_bytes() + 4 * n + 2 * 4 * RADIX * ntiles + 64
+            need += 4 * n + 2 * n * self._key_bytes() + 4 * n + 2 * 4 * RADIX * ntiles + 64
         return need
 
     def bundles_bytes(self):
@@ -174,18 +179,19 @@ class CSRBuild:
         n = self.n
         return 4 * ((n + 1) + (n + 1) + max(1, n) + (self.n_src + 1)) + 4 * (n // self.tile + 2)
 
+    @property
+    def identity(self):
+        """rowsyn is the identity (the synapses are in order): no array."""
+        return self.facts.ordered
+
     def build_rows(self):
-        """rowstart and rowsyn."""
-        f = self.facts
+        """rowstart, and rowsyn unless it is the identity."""
         n = self.n
         bits = self._key_bits()
         prog = self._program(bits > 32)
         rowstart = self._result("rowstart", self.n_src + 1)
-        rowsyn = self._result("rowsyn", n)
-        if f.ordered:
-            self._launch(prog, "_sg_csr_iota", self._groups(n), [np.int64(n), rowsyn])
-        else:
-            self._keys = self._sort(prog, bits, rowsyn)
+        if not self.identity:
+            self._keys = self._sort(prog, bits, self._result("rowsyn", n))
         flavor = "direct" if self._keys is None else "sorted"
         self._launch(prog, f"_sg_csr_rows_{flavor}", self._groups(n + 1),
                      self._key_args(self._keys) + [np.int64(n), np.int64(self.n_src), rowstart])
@@ -260,7 +266,14 @@ class CSRBuild:
 
     def extend(self, name, values, keep):
         """Result ``name`` with its first ``keep`` elements followed by
-        ``values`` (a new buffer; carried-over events in flight)."""
+        ``values`` (a new buffer; carried-over events in flight).  rowsyn:
+        the identity is written out first."""
+        if name == "rowsyn" and self.identity and name not in self.buffers:
+            buf = self._result(name, keep + len(values))
+            self._launch(self._program(self._key_bits() > 32), "_sg_csr_iota",
+                         self._groups(keep), [np.int64(keep), buf])
+            self.be.upload(buf, np.asarray(values, dtype=np.int32), offset_bytes=4 * keep)
+            return
         old, _ = self.buffers.pop(name)
         buf = self._result(name, keep + len(values))
         self.be.copy(buf, old, 4 * keep)

@@ -133,6 +133,8 @@ class _Propagation:
         for the queue's push)."""
         self.layout = layout            # what decides whether to rebuild
         self.n_syn, self.dt, self.start, self.stop = layout[:4]
+        # no _sg_rowsyn: CSR position k is synapse k
+        self.identity = not any(name == "_sg_rowsyn" for name, _ in arrays)
         self.maxrow = rows.longest
         self.rows = choose_rows(rows)
         self.width = row_width(rows)
@@ -158,7 +160,12 @@ class _Propagation:
         return {"_sg_mode": self.mode, "_sg_rows": "serial" if serial else self.rows,
                 "_sg_start": self.start, "_sg_stop": self.stop, "_sg_maxrow": self.maxrow,
                 "_sg_nrange": self.stop - self.start, "_sg_warp": WARP,
-                "_sg_width": self.width}
+                "_sg_width": self.width, "_sg_identity": self.identity}
+
+    def _rowsyn(self):
+        """The synapse of every CSR position (host copy: events in flight)."""
+        return np.arange(self.n_syn, dtype=np.int32) if self.identity \
+            else self._read("_sg_rowsyn")
 
     def _read(self, name, offset=0, count=None):
         """Device values of one of our arrays (a part of it: no full download)."""
@@ -190,9 +197,10 @@ class SpikeRing(_Propagation):
                 ring[-age % self.D, R] = len(srcs)
             arrays = [("_sg_ring", ring.ravel()), ("_sg_rhead", np.zeros(1, dtype=np.int32))]
         rows = build.stats("rowstart", layout[2], layout[3])
-        super().__init__(device, pathway, layout,
-                         [("_sg_rowstart", build.take("rowstart")),
-                          ("_sg_rowsyn", build.take("rowsyn"))] + arrays, rows)
+        arrays = [("_sg_rowstart", build.take("rowstart"))] + arrays
+        if not build.identity:
+            arrays.append(("_sg_rowsyn", build.take("rowsyn")))
+        super().__init__(device, pathway, layout, arrays, rows)
 
     @staticmethod
     def nbytes(d, R):
@@ -217,7 +225,7 @@ class SpikeRing(_Propagation):
             n = int(self._read("_sg_ring", row + self.R, 1)[0])
             if n:
                 if rowstart is None:         # the rows, read only for events in flight
-                    rowstart, rowsyn = self._read("_sg_rowstart"), self._read("_sg_rowsyn")
+                    rowstart, rowsyn = self._read("_sg_rowstart"), self._rowsyn()
                 srcs = self._read("_sg_ring", row, n)
                 syn = np.concatenate([rowsyn[rowstart[s]:rowstart[s + 1]] for s in srcs])
                 if len(syn):
@@ -288,9 +296,9 @@ class SynapseQueue(_Propagation):
         for r, ids in enumerate(plan.slots):
             if ids:
                 be.upload(queue, np.array(ids, dtype=np.int32), offset_bytes=4 * r * self.cap)
-        super().__init__(device, pathway, layout,
-                         [("_sg_rowstart", build.take("rowstart")),
-                          ("_sg_rowsyn", build.take("rowsyn")),
+        arrays = [("_sg_rowsyn", build.take("rowsyn"))] if "rowsyn" in build.buffers else []
+        super().__init__(device, pathway, layout, arrays + [
+                          ("_sg_rowstart", build.take("rowstart")),
                           ("_sg_rowbundle", build.take("rowbundle")),
                           ("_sg_bstart", build.take("bstart")),
                           ("_sg_bdelay", build.take("bdelay")),
@@ -315,7 +323,7 @@ class SynapseQueue(_Propagation):
         if not count.any():
             return []
         # the bundles, read only for events in flight
-        bstart, rowsyn = self._read("_sg_bstart"), self._read("_sg_rowsyn")
+        bstart, rowsyn = self._read("_sg_bstart"), self._rowsyn()
         out = []
         for r in range(self.Q):
             slot = (head + r) % self.Q

@@ -74,7 +74,7 @@ def test_sorted_sources_homogeneous_delay(device):
     rng = np.random.default_rng(1)
     sources = np.sort(rng.integers(0, 300, 20000))
     b = check(device, sources, np.array([2.3e-3]), 1e-4, 300)
-    assert b.facts.ordered and b._keys is None          # no sort
+    assert b.identity and b._keys is None           # no sort, no rowsyn
 
 
 def test_random_sources_heterogeneous_delays(device):
@@ -158,7 +158,11 @@ def test_large_build(device):
 def structure_arrays(pathway):
     q = pathway.queue.structure
     dev = brian2.get_device()
-    return q, {name[4:]: np.array(dev.get_value(v)) for name, v in q.variables.items()}
+    arrays = {name[4:]: np.array(dev.get_value(v)) for name, v in q.variables.items()}
+    if q.identity:          # synapses in order: no array
+        assert "rowsyn" not in arrays
+        arrays["rowsyn"] = np.arange(q.n_syn)
+    return q, arrays
 
 
 def test_pathway_structures(device):
@@ -183,11 +187,14 @@ def test_pathway_structures(device):
               "queue"),
              (T.pre, np.array(T.i[:]) + 50, np.full(len(T), 3), 200, "ring"),
              (U.pre, np.zeros(0, dtype=int), np.zeros(0, dtype=int), 200, "ring")]
+    identities = []
     for pathway, sources, steps, n_src, mode in cases:
         q, arrays = structure_arrays(pathway)
-        assert q.mode == mode
         ref = reference(sources, steps, n_src)
         n = len(sources)
+        # synapses in order (T, U; not S, connected twice): no rowsyn
+        assert q.mode == mode and q.identity == np.array_equal(ref["rowsyn"], np.arange(n))
+        identities.append(q.identity)
         np.testing.assert_array_equal(arrays["rowstart"], ref["rowstart"])
         np.testing.assert_array_equal(arrays["rowsyn"][:n], ref["rowsyn"])
         if mode == "queue":
@@ -195,6 +202,7 @@ def test_pathway_structures(device):
                 np.testing.assert_array_equal(arrays[name][:len(ref[name])], ref[name],
                                               err_msg=name)
             assert q.n_bundles == len(ref["bdelay"])
+    assert identities == [False, False, True, True]
 
 
 def test_kept_or_rebuilt_by_checksum(device):

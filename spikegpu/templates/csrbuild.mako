@@ -136,7 +136,8 @@ SG_KERNEL _sg_csr_stats(SG_GLOBAL const int32_t *_src, SG_GLOBAL const _sg_delay
     }
 }
 
-## out[k] = k: the synapse indices of rows that need no sort
+## out[k] = k: rowsyn of synapses in order, written out where events in flight
+## extend it
 SG_KERNEL _sg_csr_iota(const int64_t _n, SG_GLOBAL int32_t *_out)
 {
     for (int64_t _k = SG_GID; _k < _n; _k += SG_GSIZE) _out[_k] = (int32_t)_k;

@@ -119,6 +119,8 @@
             ${code(c.vector_code)}
             }
 </%def>
+## the synapse at CSR position _k (_sg_identity: synapses in CSR order, no _sg_rowsyn)
+<% synapse_at = '_k' if c.kw['_sg_identity'] else c.ptr('_sg_rowsyn') + '[_k]' %>
 %if c.kw['_sg_mode'] == 'ring':
 ${signature(c, 'run')}
 {
@@ -143,7 +145,7 @@ ${signature(c, 'run')}
     ${rng(c, '0xFFFFFFFFu')}
     ${code(c.scalar_code)}
     <%self:rows spk="_spk" nspk="_nspk" starts="${c.ptr('_sg_rowstart')}" mapping="${c.kw['_sg_rows']}" maxrow="${c.kw['_sg_maxrow']}" width="${c.kw['_sg_width']}">
-        ${apply(c.ptr('_sg_rowsyn') + '[_k]')}
+        ${apply(synapse_at)}
     </%self:rows>
 }
 %if c.kw['_sg_delay'] > 0:
@@ -184,7 +186,7 @@ ${signature(c, 'run')}
     ${code(c.scalar_code)}
     ## rows are the slot's bundles, items their CSR positions
     <%self:rows spk="_slot" nspk="_n" starts="${c.ptr('_sg_bstart')}" mapping="${c.kw['_sg_brows']}" maxrow="${c.kw['_sg_bmaxrow']}" width="${c.kw['_sg_bwidth']}">
-        ${apply(c.ptr('_sg_rowsyn') + '[_k]')}
+        ${apply(synapse_at)}
     </%self:rows>
 }
 
