@@ -1,12 +1,16 @@
 """Spike propagation of synaptic pathways: what Brian2 calls the spike
-queue, built on the host when a run starts (`prepare_queue`, called for the
-pathway's code object, which Brian2 creates anew for every run) and kept on
-the device.
+queue, prepared when a run starts (`prepare_queue`, called for the
+pathway's code object, which Brian2 creates anew for every run), built and
+kept on the device.
 
 The pathway's synapses are sorted by (source, delay, synapse index) into
 CSR rows: `_sg_rowstart` (per source neuron of the whole source group, +1)
 and `_sg_rowsyn` (synapse indices); in a row, synapses of one delay are in
-ascending synapse order, as in Brian2.  Then one of two structures:
+ascending synapse order, as in Brian2.  Kernels build them
+(`csrbuild.py`: a stable radix sort of (source, delay steps) keys from the
+synapse order); synapses that are in that order already (``on_pre`` with
+one delay) need no sort and have no `_sg_rowsyn` (CSR position k is
+synapse k, template keyword `_sg_identity`).  Then one of two structures:
 
 `SpikeRing`, when all synapses of the pathway share one delay of d steps:
   no synapse is queued.  A ring of D = d + 1 slots, each holding a list of
@@ -52,11 +56,15 @@ ascend).
 
 A structure is kept across runs (with the spikes in flight) while the
 number of synapses, the delays (in steps), dt and the source range stay
-the same.  Otherwise it is rebuilt and the events in flight are carried
-over with their remaining time, as Brian2's queue does: into a new ring if
-they are rows of spikes that the new delay can still deliver on time, else
-into a queue (a 'fallback' queue even for homogeneous delays, tried again
-as a ring at the next run).
+the same: one kernel pass gives the range of delay steps and a 64-bit
+checksum of every synapse's (index, source, steps), compared with the last
+run's, so that no per-synapse data is read back.  Otherwise it is rebuilt
+and the events in flight are carried over with their remaining time, as
+Brian2's queue does: into a new ring if they are rows of spikes that the
+new delay can still deliver on time, else into a queue (a 'fallback' queue
+even for homogeneous delays, tried again as a ring at the next run).  Only
+then, with events in flight, are rows, bundles and queue slots read back
+to the host (`pending`, `_HostRows`).
 
 What Brian2 sees as the pathway's ``queue`` is a `PathwayQueue`
 (`GPUDevice.spike_queue`): it holds the structure, gives ``store()`` the
