@@ -59,6 +59,8 @@ def run_once(backend, N, K, rate_hz, steps, with_synapses):
     net.run(10 * 0.1 * ms)          # compile, create, warm up
     n_syn = len(S) if with_synapses else 0
     t_build = time.perf_counter() - t_build
+    # of which the pathway's rows, built on the device (compilation included)
+    t_rows = S.pre.queue.structure.build_s if with_synapses else 0.0
     before = int(M.num_spikes)
     net.run(steps * 0.1 * ms)
     dev = brian2.get_device()
@@ -67,7 +69,7 @@ def run_once(backend, N, K, rate_hz, steps, with_synapses):
     be = dev.backend
     dev.reinit()
     set_device("runtime")
-    return loop, spikes, n_syn, t_build, be
+    return loop, spikes, n_syn, t_build, t_rows, be
 
 
 def main(argv=None):
@@ -82,9 +84,9 @@ def main(argv=None):
     rows = []
     bw = None
     for N in [int(x) for x in args.sizes.split(",")]:
-        loop_syn, spikes, n_syn, t_build, be = run_once(
+        loop_syn, spikes, n_syn, t_build, t_rows, be = run_once(
             args.backend, N, args.synapses_per_neuron, args.rate, args.steps, True)
-        loop_base, _, _, _, _ = run_once(
+        loop_base, _, _, _, _, _ = run_once(
             args.backend, N, args.synapses_per_neuron, args.rate, args.steps, False)
         if bw is None:
             bw = copy_bandwidth(be)
@@ -95,15 +97,15 @@ def main(argv=None):
         rows.append(dict(N=N, synapses=n_syn, events=events, loop_s=loop_syn,
                          loop_without_synapses_s=loop_base, events_per_s=rate,
                          bound_events_per_s=bound, fraction_of_bound=rate / bound,
-                         setup_s=t_build, device=be.device_name))
+                         setup_s=t_build, rows_build_s=t_rows, device=be.device_name))
     print(f"\ncopy bandwidth {bw / 1e9:.1f} GB/s, {BYTES_PER_EVENT} B/event -> bound "
           f"{bw / BYTES_PER_EVENT / 1e9:.2f} G events/s")
     print(f"{'N':>8} {'synapses':>11} {'events':>11} {'loop s':>8} {'base s':>8} "
-          f"{'G ev/s':>8} {'of bound':>8} {'setup s':>8}")
+          f"{'G ev/s':>8} {'of bound':>8} {'setup s':>8} {'rows s':>8}")
     for r in rows:
         print(f"{r['N']:8d} {r['synapses']:11d} {r['events']:11.3g} {r['loop_s']:8.3f} "
               f"{r['loop_without_synapses_s']:8.3f} {r['events_per_s'] / 1e9:8.3f} "
-              f"{r['fraction_of_bound']:8.1%} {r['setup_s']:8.2f}")
+              f"{r['fraction_of_bound']:8.1%} {r['setup_s']:8.2f} {r['rows_build_s']:8.2f}")
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(dict(host=platform.node(), copy_bandwidth_Bps=bw,

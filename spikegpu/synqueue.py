@@ -71,6 +71,7 @@ What Brian2 sees as the pathway's ``queue`` is a `PathwayQueue`
 events in flight and takes them back from ``restore()``; the next run
 builds a structure for them, as for a rebuild."""
 import functools
+import time
 
 import numpy as np
 from brian2.core.variables import ArrayVariable
@@ -133,6 +134,7 @@ class _Propagation:
     """Device arrays and template keywords of one pathway's propagation."""
     mode = None
     fallback = False
+    build_s = None      # seconds prepare_queue took to build it (benchmarks)
 
     def __init__(self, device, pathway, layout, arrays, rows):
         """``arrays``: [(name, host array to upload, or (device buffer,
@@ -443,10 +445,14 @@ def prepare_queue(device, pathway, serial=False):
     dt = float(pathway.source.clock.dt_)
     n_src = pathway.source.variables[pathway.eventspace_name].size - 1
     build = csrbuild.for_pathway(device, pathway, dt, n_src)
+    t0 = time.perf_counter()
     try:
-        return _prepare(device, pathway, build, dt, n_src, serial)
+        q = _prepare(device, pathway, build, dt, n_src, serial)
     finally:
         build.release()     # temporaries, and what the structure did not take
+    if q.build_s is None:   # built now (the host has read results: it waited)
+        q.build_s = time.perf_counter() - t0
+    return q
 
 
 def _prepare(device, pathway, build, dt, n_src, serial):
