@@ -249,3 +249,22 @@ def test_no_per_synapse_download(device, monkeypatch):
     run(0 * ms)                     # rebuilt
     assert S.pre.queue.structure.mode == "queue"
     assert n > 150000 and max(sizes) < 20000
+
+
+def test_build_too_large_for_device_memory(device, monkeypatch):
+    """The sort's temporaries are counted before they are allocated."""
+    G = NeuronGroup(100, "v : 1", threshold="False")
+    S = Synapses(G, G, "w : 1", on_post="v_pre += w", name="sorted_pathway")
+    S.connect(p=0.5)
+    S.post.delay = "rand() * 2*ms"
+    n = len(S)
+    be = device.backend
+    monkeypatch.setattr(type(be), "memory_info", lambda self: (12 * n, 12 * n))
+    with pytest.raises(Exception) as exc:       # Brian2 wraps it
+        run(0 * ms)
+    err = exc.value
+    while not isinstance(err, MemoryError) and (err.__cause__ or err.__context__):
+        err = err.__cause__ or err.__context__
+    assert isinstance(err, MemoryError)
+    msg = str(err)
+    assert "sorted_pathway" in msg and f"rows of {n} synapses" in msg and "bytes" in msg
