@@ -38,7 +38,7 @@ ITEMS = 8
 RADIX_BITS = 4
 RADIX = 1 << RADIX_BITS
 
-#: what one pass over a pathway's synapses tells (see `CSRBuild.facts`)
+#: what one pass over a pathway's synapses tells (`CSRBuild.compute_facts`)
 Facts = namedtuple("Facts", "n_syn steps_min steps_max src_min src_max checksum ordered")
 #: a set of rows (or bundles): how many, their total length, the longest
 RowStats = namedtuple("RowStats", "count total longest")
@@ -64,14 +64,21 @@ class CSRBuild:
         self.facts = None
         self.n_bundles = None
         self._keys = None       # sorted keys (None: the identity order, 'direct')
+        self._programs = {}     # 64-bit keys? -> program
 
     # -- the pieces ---------------------------------------------------------
-    def _program(self, key64=False):
-        from .generator import c_type
-        from .templater import render
-        source = render("csrbuild.mako", ktype="uint64_t" if key64 else "uint32_t",
-                        dtype=c_type(self.delay_dtype), wg=self.wg, items=ITEMS)
-        return self.device.program([], "the device build of a pathway's rows", [source])
+    def _program(self):
+        """The build kernels for the keys' width (32 bits until the facts
+        are known)."""
+        key64 = self.facts is not None and self._key_bits() > 32
+        if key64 not in self._programs:
+            from .generator import c_type
+            from .templater import render
+            source = render("csrbuild.mako", ktype="uint64_t" if key64 else "uint32_t",
+                            dtype=c_type(self.delay_dtype), wg=self.wg, items=ITEMS)
+            self._programs[key64] = self.device.program(
+                [], "the device build of a pathway's rows", [source])
+        return self._programs[key64]
 
     def _alloc(self, elements, itemsize=4, temp=True):
         buf = self.be.alloc(max(1, int(elements)) * itemsize)
@@ -188,7 +195,7 @@ class CSRBuild:
         """rowstart, and rowsyn unless it is the identity."""
         n = self.n
         bits = self._key_bits()
-        prog = self._program(bits > 32)
+        prog = self._program()
         rowstart = self._result("rowstart", self.n_src + 1)
         if not self.identity:
             self._keys = self._sort(prog, bits, self._result("rowsyn", n))
@@ -225,7 +232,7 @@ class CSRBuild:
     def build_bundles(self):
         """bstart, bdelay, rowbundle (after `build_rows`)."""
         n = self.n
-        prog = self._program(self._key_bits() > 32)
+        prog = self._program()
         flavor = "direct" if self._keys is None else "sorted"
         key_args = self._key_args(self._keys)
         bid = self._alloc(n + 1)
@@ -248,7 +255,7 @@ class CSRBuild:
         """The greatest a[i + 1] - a[i], i in [lo, hi), of result ``name``."""
         if hi <= lo:
             return 0
-        prog = self._program(self._key_bits() > 32)
+        prog = self._program()
         groups = self._groups(hi - lo)
         out = self._alloc(groups, 8)
         self._launch(prog, "_sg_csr_maxdiff", groups,
@@ -270,7 +277,7 @@ class CSRBuild:
         the identity is written out first."""
         if name == "rowsyn" and self.identity and name not in self.buffers:
             buf = self._result(name, keep + len(values))
-            self._launch(self._program(self._key_bits() > 32), "_sg_csr_iota",
+            self._launch(self._program(), "_sg_csr_iota",
                          self._groups(keep), [np.int64(keep), buf])
             self.be.upload(buf, np.asarray(values, dtype=np.int32), offset_bytes=4 * keep)
             return
