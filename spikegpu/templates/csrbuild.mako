@@ -62,8 +62,8 @@ _sg_csr_steps(_delay, _dstride, _dt, ${p})\
 
 ## Exclusive prefix sum of one int32 per thread over the work-group
 ## (needs SG_LOCAL int32_t _sg_ws[wg]): ``before`` gets the sum of the
-## threads before, ``total`` the sum of all.
-<%def name="wg_scan(val, before, total)">
+## threads before, ``total`` (if named) the sum of all.
+<%def name="wg_scan(val, before, total=None)">
         _sg_ws[SG_LID] = ${val};
         SG_BARRIER_LOCAL();
         for (int _o = 1; _o < ${wg}; _o <<= 1) {
@@ -73,7 +73,9 @@ _sg_csr_steps(_delay, _dstride, _dt, ${p})\
             SG_BARRIER_LOCAL();
         }
         ${before} = _sg_ws[SG_LID] - (${val});
+%if total:
         ${total} = _sg_ws[${wg} - 1];
+%endif
         SG_BARRIER_LOCAL();
 </%def>
 
@@ -182,7 +184,7 @@ SG_KERNEL _sg_csr_scan_add(SG_GLOBAL int32_t *_data, const int64_t _n,
 ## counts per digit to hist[digit * ntiles + tile] (digit-major, so that one
 ## exclusive scan of hist gives every (digit, tile) its place in the output),
 ## 'scatter' writes each element to its place.
-<%def name="tile_ranks(flavor)">
+<%def name="tile_ranks(flavor, total=None)">
         const int64_t _base = _g * ${TILE} + (int64_t)SG_LID * ${items};
         for (int _d = 0; _d < ${RADIX}; _d++) _sg_cnt[_d * ${wg} + SG_LID] = 0;
         for (int _i = 0; _i < ${items}; _i++) {
@@ -195,8 +197,8 @@ SG_KERNEL _sg_csr_scan_add(SG_GLOBAL int32_t *_data, const int64_t _n,
         SG_BARRIER_LOCAL();
         int32_t _sum = 0;
         for (int _j = 0; _j < ${RADIX}; _j++) _sum += _sg_cnt[SG_LID * ${RADIX} + _j];
-        int32_t _before, _tile_n;
-        ${wg_scan('_sum', '_before', '_tile_n')}
+        int32_t _before;
+        ${wg_scan('_sum', '_before', total)}
         for (int _j = 0; _j < ${RADIX}; _j++) {
             const int32_t _v = _sg_cnt[SG_LID * ${RADIX} + _j];
             _sg_cnt[SG_LID * ${RADIX} + _j] = _before;
@@ -212,7 +214,8 @@ SG_KERNEL _sg_csr_count_${flavor}(${key_params()}, const int64_t _n, const int32
     SG_LOCAL int32_t _sg_cnt[${RADIX * wg}];
     SG_LOCAL int32_t _sg_ws[${wg}];
     for (int64_t _g = SG_GROUP; _g < _ntiles; _g += SG_NGROUPS) {
-        ${tile_ranks(flavor)}
+        int32_t _tile_n;
+        ${tile_ranks(flavor, '_tile_n')}
         if (SG_LID < ${RADIX})
             _hist[SG_LID * _ntiles + _g] = (SG_LID < ${RADIX - 1} ? _sg_cnt[(SG_LID + 1) * ${wg}] : _tile_n)
                                            - _sg_cnt[SG_LID * ${wg}];
@@ -229,7 +232,6 @@ SG_KERNEL _sg_csr_scatter_${flavor}(${key_params()}, const int64_t _n, const int
     SG_LOCAL int32_t _sg_off[${RADIX}];
     for (int64_t _g = SG_GROUP; _g < _ntiles; _g += SG_NGROUPS) {
         ${tile_ranks(flavor)}
-        (void)_tile_n;
         if (SG_LID < ${RADIX})
             _sg_off[SG_LID] = _offsets[SG_LID * _ntiles + _g] - _sg_cnt[SG_LID * ${wg}];
         SG_BARRIER_LOCAL();
