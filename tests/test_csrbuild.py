@@ -248,7 +248,9 @@ def test_no_per_synapse_download(device, monkeypatch):
     S.delay = "rand() * 2*ms"
     run(0 * ms)                     # rebuilt
     assert S.pre.queue.structure.mode == "queue"
-    assert n > 150000 and max(sizes) < 20000
+    # per-synapse data would be >= 4 bytes a synapse; what comes back is a
+    # few numbers per work-group (8 per compute unit: ~50 KB on an H100)
+    assert n > 150000 and max(sizes) < n
 
 
 def test_build_too_large_for_device_memory(device, monkeypatch):
