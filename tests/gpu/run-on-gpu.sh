@@ -21,6 +21,9 @@ for w in $what; do
                --json "$OUT/step_overhead.json" ${BENCH_ARGS:-} || rc=1 ;;
     prop)  python3 benchmarks/propagation.py --backend cuda --sizes 10000,100000 \
                --json "$OUT/propagation-cuda.json" || rc=1
+           # 10^9 synapses (~25 GB of GPU memory): a process of its own
+           python3 benchmarks/propagation.py --backend cuda --sizes 1000000 \
+               --json "$OUT/propagation-cuda-1e6.json" || rc=1
            python3 benchmarks/propagation.py --backend opencl --sizes 10000 \
                --json "$OUT/propagation-opencl.json" || rc=1 ;;
     ktimes) python3 benchmarks/kernel_times.py --json "$OUT/kernel_times.json" || rc=1 ;;
