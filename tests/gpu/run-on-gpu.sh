@@ -2,7 +2,7 @@
 # Run on the lent GPU machine (CI has no GPU).  From the repo root, after the
 # kit is staged (bash ../shared/gpu/stage.sh) and carried as .gpu:
 #   source .gpu/gpu/setup-gpu.sh || exit 1; bash tests/gpu/run-on-gpu.sh [what...]
-# what: info tests demo bench prop ktimes cmdbuf profile (default: info tests demo bench).  Output files go to $OUT if set.
+# what: info tests demo bench prop rows ktimes cmdbuf profile (default: info tests demo bench).  Output files go to $OUT if set.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -26,6 +26,8 @@ for w in $what; do
                --json "$OUT/propagation-cuda-1e6.json" || rc=1
            python3 benchmarks/propagation.py --backend opencl --sizes 10000 \
                --json "$OUT/propagation-opencl.json" || rc=1 ;;
+    rows)  python3 benchmarks/rows_build.py --backend cuda --sizes 10000,100000 \
+               --json "$OUT/rows_build.json" || rc=1 ;;
     ktimes) python3 benchmarks/kernel_times.py --json "$OUT/kernel_times.json" || rc=1 ;;
     cmdbuf) python3 benchmarks/opencl_command_buffer.py --json "$OUT/opencl_command_buffer.json" || rc=1 ;;
     profile)  # per-kernel GPU times of the graph-replayed LIF loop (needs nsys)
