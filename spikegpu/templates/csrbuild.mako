@@ -64,15 +64,7 @@ _sg_csr_steps(_delay, _dstride, _dt, ${p})\
 ## (needs SG_LOCAL int32_t _sg_ws[wg]): ``before`` gets the sum of the
 ## threads before, ``total`` (if named) the sum of all.
 <%def name="wg_scan(val, before, total=None)">
-        _sg_ws[SG_LID] = ${val};
-        SG_BARRIER_LOCAL();
-        for (int _o = 1; _o < ${wg}; _o <<= 1) {
-            const int32_t _t = SG_LID >= _o ? _sg_ws[SG_LID - _o] : 0;
-            SG_BARRIER_LOCAL();
-            _sg_ws[SG_LID] += _t;
-            SG_BARRIER_LOCAL();
-        }
-        ${before} = _sg_ws[SG_LID] - (${val});
+        ${before} = sg_group_scan(_sg_ws, ${val}) - (${val});
 %if total:
         ${total} = _sg_ws[${wg} - 1];
 %endif

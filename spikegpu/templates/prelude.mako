@@ -26,6 +26,8 @@ typedef long int64_t;  typedef ulong uint64_t;
 #define SG_LOCAL_PARAM(T, name) , __local T *name
 #define SG_LOCAL_DECL(T, name, n) __local T name[n];
 #define SG_LOCAL_ARG(name) , name
+## a pointer to work-group memory, as a function parameter
+#define SG_LOCAL_PTR __local
 #define SG_STEP_KERNEL __kernel void
 #define SG_AS_LONG(x) as_long(x)
 #define SG_AS_DOUBLE(x) as_double(x)
@@ -69,6 +71,7 @@ SG_FN float sg_atomic_add_float(SG_GLOBAL float *p, float v) {
 #define SG_LOCAL_PARAM(T, name)
 #define SG_LOCAL_DECL(T, name, n)
 #define SG_LOCAL_ARG(name)
+#define SG_LOCAL_PTR
 #define SG_STEP_KERNEL extern "C" __global__ void __launch_bounds__(SG_WG)
 #define SG_AS_LONG(x) __double_as_longlong(x)
 #define SG_AS_DOUBLE(x) __longlong_as_double(x)
@@ -114,6 +117,20 @@ SG_FN int32_t _sg_poisson(_sg_rng_t *r, double lam) {
     if (!(lam > 0.0)) return 0;
     while (lam > 500.0) { k += _sg_poisson_small(r, 500.0); lam -= 500.0; }
     return k + _sg_poisson_small(r, lam);
+}
+## Inclusive prefix sum of every thread's ``v`` over the work-group, in
+## ``buf`` (SG_LSIZE ints of work-group memory; buf[SG_LSIZE - 1] is the
+## total); returns this thread's.  Every thread of the work-group calls it.
+SG_FN int32_t sg_group_scan(SG_LOCAL_PTR int32_t *buf, const int32_t v) {
+    buf[SG_LID] = v;
+    SG_BARRIER_LOCAL();
+    for (int o = 1; o < SG_LSIZE; o <<= 1) {
+        const int32_t t = SG_LID >= o ? buf[SG_LID - o] : 0;
+        SG_BARRIER_LOCAL();
+        buf[SG_LID] += t;
+        SG_BARRIER_LOCAL();
+    }
+    return buf[SG_LID];
 }
 ## Clocks tick on the device so that no value goes from host to device per step.
 SG_KERNEL _sg_tick(SG_GLOBAL int64_t *timestep, SG_GLOBAL double *t, SG_GLOBAL const double *dt) {

@@ -30,17 +30,6 @@
 %endif
         }
 </%def>
-## inclusive prefix sum of _flag over the work-group, into _sg_scan
-<%def name="block_scan()">
-        _sg_scan[SG_LID] = _flag;
-        SG_BARRIER_LOCAL();
-        for (int _off = 1; _off < SG_LSIZE; _off <<= 1) {
-            const int32_t _v = SG_LID >= _off ? _sg_scan[SG_LID - _off] : 0;
-            SG_BARRIER_LOCAL();
-            _sg_scan[SG_LID] += _v;
-            SG_BARRIER_LOCAL();
-        }
-</%def>
 %if not c.kw.get('_sg_multiblock'):
 ${signature(c, 'run')}
 {
@@ -54,7 +43,7 @@ ${signature(c, 'run')}
     ${code(c.scalar_code)}
     for (int64_t _chunk = 0; _chunk < _N; _chunk += SG_LSIZE) {
         ${evaluate('_chunk + SG_LID')}
-        ${block_scan()}
+        sg_group_scan(_sg_scan, _flag);   // inclusive prefix sums in _sg_scan
         if (_flag) ${c.eventspace}[_sg_base[0] + _sg_scan[SG_LID] - 1] = (int32_t)(_chunk + SG_LID);
         SG_BARRIER_LOCAL();
         if (SG_LID == SG_LSIZE - 1) _sg_base[0] += _sg_scan[SG_LID];
@@ -80,7 +69,7 @@ ${signature(c, 'blocks')}
         for (int32_t _c = 0; _c < _bsize; _c += SG_LSIZE) {
             const int64_t _e = (_c + SG_LID < _bsize) ? _first + _c + SG_LID : _N;
             ${evaluate('_e')}
-            ${block_scan()}
+            sg_group_scan(_sg_scan, _flag);   // inclusive prefix sums in _sg_scan
             if (_flag) ${c.ptr('_sg_tscratch')}[_first + _count + _sg_scan[SG_LID] - 1] = (int32_t)_e;
             _count += _sg_scan[SG_LSIZE - 1];
             SG_BARRIER_LOCAL();
@@ -99,7 +88,7 @@ ${signature(c, 'merge')}
     for (int32_t _chunk = 0; _chunk < _nblocks; _chunk += SG_LSIZE) {
         const int32_t _b = _chunk + SG_LID;
         const int32_t _flag = _b < _nblocks ? ${c.ptr('_sg_tcount')}[_b] : 0;
-        ${block_scan()}
+        sg_group_scan(_sg_scan, _flag);   // inclusive prefix sums in _sg_scan
         const int32_t _out = _sg_base[0] + _sg_scan[SG_LID] - _flag;
         for (int32_t _k = 0; _k < _flag; _k++)
             ${c.eventspace}[_out + _k] = ${c.ptr('_sg_tscratch')}[(int64_t)_b * _bsize + _k];
