@@ -456,13 +456,17 @@ class GPUDevice(Device):
         ``owner`` (all its per-synapse variables) cannot fit in device memory."""
         per_synapse = sum(np.dtype(v.dtype).itemsize for v in owner._registered_variables
                           if not v.scalar)
-        need = new_synapses * per_synapse + extra_bytes
+        self.require_memory(owner.name, new_synapses * per_synapse + extra_bytes,
+                            f"{new_synapses} new synapses ({per_synapse} bytes per synapse)")
+
+    def require_memory(self, name, need, what):
+        """Raise a MemoryError naming object ``name`` and ``what`` if ``need``
+        bytes are more than the device has free (before allocating them)."""
         free, total = self.backend.memory_info()
         avail = free if free is not None else total
         if need > avail:
             raise MemoryError(
-                f"{owner.name}: {new_synapses} new synapses need about {need} bytes "
-                f"of device memory ({per_synapse} bytes per synapse), but only "
+                f"{name}: {what}: about {need} bytes of device memory needed, but only "
                 f"{avail} bytes are {'free' if free is not None else 'on the device'} "
                 f"on {self.backend.device_name}")
 

@@ -100,8 +100,7 @@ def choose_rows(rows):
     longest row) ('flat': consecutive threads read consecutive synapses; a
     step waits for one synapse's chain of memory accesses, not a row's);
     else a thread per event ('thread'), rows longer than WARP handled by
-    work-groups so that one long row does not
-    serialise the step."""
+    work-groups so that one long row does not serialise the step."""
     if FORCE_ROWS is not None:
         return FORCE_ROWS
     if not rows.count or rows.longest == 0:
@@ -430,14 +429,6 @@ def _as_spike_lists(events, d, host, start, stop, exact):
     return out
 
 
-def _check_fits(device, pathway, need, what):
-    free, total = device.backend.memory_info()
-    avail = free if free is not None else total
-    if need > avail:
-        raise MemoryError(f"{pathway.name}: {what} needs about {need} bytes of device "
-                          f"memory, more than {device.backend.device_name} has free")
-
-
 def prepare_queue(device, pathway, serial=False):
     """The pathway's propagation structure for the coming run (kept from
     the last run if nothing it depends on changed).  ``serial``: the
@@ -487,8 +478,8 @@ def _prepare(device, pathway, build, dt, n_src, serial):
             r = int(r * events_dt / dt + 0.5)
             merged[r] = np.concatenate([merged[r], syn]) if r in merged else syn
         events = sorted(merged.items())
-    _check_fits(device, pathway, build.rows_bytes(),
-                f"building the rows of {n_syn} synapses")
+    device.require_memory(pathway.name, build.rows_bytes(),
+                          f"building the rows of {n_syn} synapses")
     build.build_rows()
 
     if homogeneous:
@@ -496,18 +487,18 @@ def _prepare(device, pathway, build, dt, n_src, serial):
         spikes = _as_spike_lists(events, d, _HostRows(device, pathway, build),
                                  start, stop, serial)
         if spikes is not None:
-            _check_fits(device, pathway, SpikeRing.nbytes(d, stop - start),
-                        f"the spike ring ({d + 1} delay slots x {stop - start} sources)")
+            device.require_memory(pathway.name, SpikeRing.nbytes(d, stop - start),
+                                  f"the spike ring ({d + 1} delay slots x {stop - start} sources)")
             q = SpikeRing(device, pathway, layout, build, spikes)
             pq.structure = q
             return q
-    _check_fits(device, pathway, build.bundles_bytes(),
-                f"the bundles of {n_syn} synapses")
+    device.require_memory(pathway.name, build.bundles_bytes(),
+                          f"the bundles of {n_syn} synapses")
     build.build_bundles()
     Q = max([facts.steps_max + 1 if n_syn else 1] + [r + 1 for r, _ in events])
     plan = QueuePlan(build, start, stop, Q, events)
-    _check_fits(device, pathway, plan.nbytes(),
-                f"the spike queue ({Q} delay slots x {plan.cap} bundles of {n_syn} synapses)")
+    device.require_memory(pathway.name, plan.nbytes(),
+                          f"the spike queue ({Q} delay slots x {plan.cap} bundles of {n_syn} synapses)")
     q = SynapseQueue(device, pathway, layout, build, plan)
     q.fallback = homogeneous
     pq.structure = q
