@@ -35,8 +35,7 @@ LAUNCHES = {
     # Brian2 creates for every run (so the spike queue is prepared with the
     # current delays); the push code object, created once, launches nothing
     "synapses_push_spikes": {},
-    "synapses": {"run": [("push", "spike_blocks"), ("run", "bundle_blocks"),
-                         ("advance", "single")]},
+    "synapses": {},     # per pathway structure: synapses_launches
     # creation runs through GPUDevice.connect (host scan between the passes)
     "synapses_create_generator": {"run": [("count", "elements"), ("fill", "elements")]},
     "synapses_create_array": {"run": [("fill", "elements")]},
@@ -69,7 +68,7 @@ def synapses_launches(kw):
 def launches(codeobj):
     if codeobj.template_name == "threshold" and codeobj.extra.get("_sg_multiblock"):
         return THRESHOLD_MULTIBLOCK
-    if codeobj.template_name == "synapses" and "_sg_mode" in codeobj.extra:
+    if codeobj.template_name == "synapses":
         return synapses_launches(codeobj.extra)
     return LAUNCHES[codeobj.template_name]
 

@@ -27,9 +27,6 @@ from .generator import c_type
 SINGLE_GROUP_POLICIES = {"elements", "events", "group", "single", "spike_blocks", "blocks",
                          "spike_threads", "spike_flat", "bundle_blocks", "bundle_threads",
                          "bundle_flat"}
-#: policies of a pathway's propagation kernels (rows of events, queue slots)
-SYNAPTIC_POLICIES = {"spike_blocks", "spike_threads", "spike_flat", "bundle_blocks",
-                     "bundle_threads", "bundle_flat"}
 
 
 class StepKernel:

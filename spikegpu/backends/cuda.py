@@ -68,7 +68,6 @@ class CUDABackend(Backend):
         self.group_size = 1024
         self.compute_units = self.cu_device.get_attribute(
             drv.device_attribute.MULTIPROCESSOR_COUNT)
-        self.has_cycle_counter = True
 
     def memory_info(self):
         free, total = self.drv.mem_get_info()
@@ -138,6 +137,9 @@ class CUDABackend(Backend):
 
     def kernel_max_group(self, kernel):
         return kernel.get_attribute(self.drv.function_attribute.MAX_THREADS_PER_BLOCK)
+
+    #: clock64() (profiling the fused step)
+    has_cycle_counter = True
 
     # -- CUDA graphs (see cudagraph.py) ---------------------------------------
     supports_graphs = True

@@ -1,6 +1,6 @@
 ## Shared pieces of every kernel.  ``c`` is the code object's render context
 ## (see spikegpu/codeobject.py): c.kname, c.params, c.constants, c.vars, ...
-## A kernel is written as a body function; spikegpu/kernels.py adds the
+## A kernel is written as a body function; codeobject.kernel_entry_points adds the
 ## kernel that calls it, and the fused step kernel calls several bodies.
 <%def name="signature(c, block)">SG_FN void ${c.kname}_${block}_body(${c.param_list}${''.join(' SG_LOCAL_PARAM(%s, %s)' % (t, n) for t, n, _ in c.locals.get(block, []))})</%def>
 ## work-group memory a body declares with '## LOCAL <block>: <type> <name>[<n>]'
