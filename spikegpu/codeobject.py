@@ -191,3 +191,59 @@ def array_params(variables):
             if pname not in seen:
                 seen[pname] = var
     return list(seen.items())
+
+
+# -- launching ---------------------------------------------------------------
+
+def n_elements(device, codeobj):
+    """The number of elements an 'elements' launch covers."""
+    v = codeobj.variables
+    if codeobj.template_name == "group_variable_set":
+        return v["_group_idx"].size
+    if codeobj.template_name == "synapses_create_generator":
+        return device._scalar_value(v[codeobj.extra["outer_index_size"]])
+    if codeobj.template_name == "synapses_create_array":
+        return v["sources"].size
+    N = v.get("N")
+    if isinstance(N, Constant):
+        return int(N.value)
+    if isinstance(N, ArrayVariable):
+        a = device.arrays[N]
+        a.ensure_host()
+        return int(a.host.ravel()[0])
+    return int(getattr(codeobj.owner, "N", 1))
+
+
+def launch_size(device, codeobj, policy):
+    """(global size, local size) of a kernel of ``codeobj`` launched with
+    ``policy`` (see LAUNCHES)."""
+    be = device.backend
+    wg = be.max_work_group
+    if policy == "single" or (policy in ("elements", "events") and codeobj.serial):
+        return 1, 1
+    if policy == "group":
+        return be.group_size, be.group_size
+    if policy == "blocks":      # one work-group per block of elements
+        return codeobj.extra["_sg_nblocks"] * codeobj.extra["_sg_bsize"], \
+            codeobj.extra["_sg_bsize"]
+    if policy == "spike_blocks":    # a work-group per event of the source range
+        blocks = max(1, min(codeobj.extra["_sg_nrange"], 4 * be.compute_units))
+        return blocks * wg, wg
+    if policy == "bundle_blocks":   # a work-group per bundle of a queue slot
+        blocks = max(1, min(codeobj.extra["_sg_cap"], 4 * be.compute_units))
+        return blocks * wg, wg
+    if policy == "events":
+        n = codeobj.ctx.eventspace_n
+    elif policy == "spike_threads":
+        n = codeobj.extra["_sg_nrange"]
+    elif policy == "spike_flat":
+        n = codeobj.extra["_sg_nrange"] * max(1, codeobj.extra["_sg_maxrow"])
+    elif policy == "bundle_threads":
+        n = codeobj.extra["_sg_cap"]
+    elif policy == "bundle_flat":
+        n = codeobj.extra["_sg_cap"] * max(1, codeobj.extra["_sg_bmaxrow"])
+    else:
+        n = n_elements(device, codeobj)
+    limit = wg * max(1, be.compute_units) * 8
+    n = max(1, min(int(n), limit))
+    return ((n + wg - 1) // wg) * wg, wg

@@ -69,7 +69,7 @@ class StepKernel:
         """Arguments for the current buffers (they move when monitors grow)."""
         import numpy as np
         dev = self.device
-        seed_buf, _ = dev._rng_buffers()
+        seed_buf, _ = dev.random.buffers()
         for a in self.arrays:
             a.ensure_device(dev.backend)
         out = [a.buf for a in self.arrays]
