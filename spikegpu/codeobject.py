@@ -99,6 +99,13 @@ class RenderContext:
     def ptr(self, name):
         return self.array(self.variables[name])
 
+    def num(self, name, value=None):
+        """A per-object number in a template (a size, an offset, a count):
+        ``value``, or the template keyword ``name``.  Templates write such
+        numbers through this (not as Mako literals) so that objects whose
+        code differs only in them can share one kernel."""
+        return literal(self.kw[name] if value is None else value)
+
     def array(self, var):
         return GPUCodeGenerator.get_array_name(var)
 
