@@ -3,14 +3,16 @@ statements (`generator.py`), add the arrays some templates need, render the
 template of the code object's kind (`templates/<name>.mako`) and record
 what the launcher needs.  Compilation happens later, in batches
 (`programs.py`)."""
+import re
+
 import numpy as np
 from brian2.core.preferences import prefs
 from brian2.core.variables import ArrayVariable, Constant
 from brian2.utils.logger import get_logger
 from brian2.utils.stringtools import get_identifiers
 
-from .codeobject import (LAUNCHES, RenderContext, array_params, constant_lines,
-                         kernel_entry_points, kernel_param_list, literal)
+from .codeobject import (LAUNCHES, PARAMS_PLACEHOLDER, RenderContext, array_params,
+                         body_param_list, kernel_entry_points)
 
 logger = get_logger("spikegpu.codegen")
 
@@ -77,21 +79,10 @@ def create_code_object(device, owner, name, abstract_code, variables, template_n
         variables["_sg_eventspace"] = evar
         kw.update(queue.template_kwds(serial=generator.scalar_writes))
 
-    params = array_params(variables)
     code_text = _flat(scalar_code) + "\n" + _flat(vector_code)
     used = get_identifiers(code_text) | {"N"}
-    tvars = {}
-    sizes = {}
-    for vname, var in variables.items():
-        if isinstance(var, ArrayVariable):
-            p = generator.get_array_name(var)
-            tvars[vname] = p + "[0]" if var.scalar else p
-            sizes[vname] = var.size if not isinstance(var.size, tuple) else var.size[0]
-        elif isinstance(var, Constant):
-            tvars[vname] = literal(var.value)
     ctx = RenderContext(
-        kname="KNAME", param_list=kernel_param_list(params),
-        constants=constant_lines(variables, used), vars=tvars, sizes=sizes,
+        kname="KNAME", constants=[],
         variables=variables, kw=kw, scalar_code=scalar_code, locals=template.locals,
         vector_code=vector_code, serial=generator.scalar_writes,
         # (also functions defined through #define, e.g. binomial draws)
@@ -99,18 +90,29 @@ def create_code_object(device, owner, name, abstract_code, variables, template_n
                       for f in ("_sg_rand", "_sg_randn", "_sg_poisson_fn", "_sg_rng"))
                   or kw.get("iterator_func") == "sample"),
         eventspace=generator.get_array_name(evar) if evar is not None else None,
-        eventspace_n=(evar.size - 1) if evar is not None else None)
+        eventspace_size=(evar.size - 1) if evar is not None else None)
+    # fields: the code's float literals, the constants it uses, then what
+    # the template registers while it renders
+    for fname, ctype, value in generator.literals:
+        ctx.fields.add(fname, ctype, value)
+    for vname in sorted(used):
+        if isinstance(variables.get(vname), Constant):
+            ctx.constant(vname)
     if ctx.serial:
         logger.debug(f"{name}: writes shared or pre/post variables in an "
                      "order-dependent way, runs serially")
     source = template.render(c=ctx)
+    hashdefines = "\n".join(gen_kwds["hashdefine_lines"])
+    source, hashdefines, params = canonical(source, hashdefines, array_params(variables),
+                                            ctx.fields)
     codeobj = codeobj_class(owner, source, variables, variable_indices,
                             template_name=template_name,
                             template_source=template.template_source, name=name,
                             compiler_kwds=compiler_kwds)
     codeobj.support_code = "\n".join(gen_kwds["support_code_lines"])
-    codeobj.hashdefines = "\n".join(gen_kwds["hashdefine_lines"])
+    codeobj.hashdefines = hashdefines
     codeobj.params = params
+    codeobj.fields = ctx.fields
     codeobj.serial = ctx.serial
     codeobj.extra = kw
     codeobj.ctx = ctx
@@ -121,3 +123,55 @@ def create_code_object(device, owner, name, abstract_code, variables, template_n
         # restore(restore_random_state=True) (see randomstate.py)
         codeobj.stream_id = device.random.new_stream()
     return codeobj
+
+
+def canonical(source, hashdefines, params, fields):
+    """The code object's kernel text in a form that objects whose code is
+    the same up to array names, macro names and numbers share: the arrays
+    it uses become parameters ``_p0, _p1, ...`` (in order of first use),
+    names its #defines introduce become ``_sg_d0, ...`` (a PoissonInput's
+    binomial, a TimedArray), numbers in #define bodies become fields (the
+    code's numbers are fields already).  Returns (source,
+    hashdefines, [(parameter name, variable)])."""
+    hashdefines = _define_fields(hashdefines, fields)
+    text = hashdefines + "\n" + source
+    first = {}
+    for pname, var in params:
+        m = re.search(r"\b%s\b" % re.escape(pname), text)
+        if m:
+            first[pname] = (m.start(), var)
+    used = sorted(first.items(), key=lambda item: item[1][0])
+    renames = {pname: f"_p{k}" for k, (pname, _) in enumerate(used)}
+    for k, name in enumerate(dict.fromkeys(re.findall(r"#define\s+(\w+)", hashdefines))):
+        renames[name] = f"_sg_d{k}"
+    canon = [(renames[pname], var) for pname, (_, var) in used]
+    source = source.replace(PARAMS_PLACEHOLDER, body_param_list(canon, fields))
+    if renames:
+        pattern = re.compile(r"\b(%s)\b" % "|".join(map(re.escape, renames)))
+        source = pattern.sub(lambda m: renames[m.group(1)], source)
+        hashdefines = pattern.sub(lambda m: renames[m.group(1)], hashdefines)
+    return source, hashdefines, canon
+
+
+_NUMBER = re.compile(r"(?<![\w.])(\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|"
+                     r"\d+[eE][+-]?\d+|\d+)(?![\w.])")
+_DEFINE = re.compile(r"^(\s*#\s*define\s+\w+(?:\([^)]*\))?)(.*)$")
+
+
+def _define_fields(hashdefines, fields):
+    """Numbers in the bodies of #define lines become fields ``_sg_h<k>``
+    (int64 or double, as written): macros expand inside the body, where the
+    fields are parameters."""
+    lines = []
+    for line in hashdefines.split("\n"):
+        m = _DEFINE.match(line)
+        if m:
+            def field(num):
+                text = num.group(1)
+                name = f"_sg_h{sum(1 for n, _, _ in fields if n.startswith('_sg_h'))}"
+                if re.fullmatch(r"\d+", text):
+                    return fields.add(name, "int64_t", int(text))
+                return fields.add(name, "double", float(text))
+            line = m.group(1) + _NUMBER.sub(field, m.group(2))
+        lines.append(line)
+    return "\n".join(lines)

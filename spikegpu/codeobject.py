@@ -90,21 +90,112 @@ def literal(value, dtype=None):
     return repr(v)
 
 
+#: how a field of each C type is passed by value (small ints widen to int32)
+FIELD_TYPES = {"double": np.float64, "float": np.float32, "int64_t": np.int64,
+               "uint64_t": np.uint64, "int32_t": np.int32, "uint32_t": np.uint32}
+
+
+def field_ctype(dtype):
+    """The C type of a field holding a value of ``dtype``."""
+    ct = c_type(dtype)
+    return ct if ct in FIELD_TYPES else "int32_t"
+
+
+class Fields:
+    """A kernel's per-object numbers, in order: a body parameter each
+    (``const <type> <name>``).  Objects whose kernels differ only in these
+    share one compiled body; a merged launch reads them from a table."""
+
+    def __init__(self):
+        self.items = {}         # name -> (C type, value)
+
+    def add(self, name, ctype, value):
+        old = self.items.setdefault(name, (ctype, value))
+        if old[0] != ctype or not (old[1] == value or (old[1] != old[1] and value != value)):
+            raise ValueError(f"spikegpu: field {name} given twice ({old} and {(ctype, value)})")
+        return name
+
+    def __iter__(self):
+        return iter((n, t, v) for n, (t, v) in self.items.items())
+
+    def __len__(self):
+        return len(self.items)
+
+    def params(self):
+        return [f"const {t} {n}" for n, (t, _) in self.items.items()]
+
+    def values(self):
+        """Numpy scalars to pass as kernel arguments."""
+        return [FIELD_TYPES[t](v) for _, (t, v) in self.items.items()]
+
+
+class _Vars:
+    """``c.vars``: an array's pointer (``ptr[0]`` for a scalar), a
+    constant's field."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def __getitem__(self, name):
+        var = self.ctx.variables[name]
+        if isinstance(var, ArrayVariable):
+            p = GPUCodeGenerator.get_array_name(var)
+            return p + "[0]" if var.scalar else p
+        if isinstance(var, Constant):
+            return self.ctx.constant(name)
+        raise KeyError(name)
+
+
+class _Sizes:
+    """``c.sizes``: an array's size, as a field."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def __getitem__(self, name):
+        var = self.ctx.variables[name]
+        size = var.size if not isinstance(var.size, tuple) else var.size[0]
+        return self.ctx.fields.add(f"_sg_size_{name}", "int64_t", int(size))
+
+
+#: stands for the body's parameter list until the template is rendered
+#: (templates register fields while they render)
+PARAMS_PLACEHOLDER = "/*SG_PARAMS*/"
+
+
 class RenderContext:
-    """What a template sees as ``c``."""
+    """What a template sees as ``c``.  Per-object numbers become fields
+    (`Fields`): constants (``c.vars``), sizes (``c.sizes``), ``c.num``."""
+
+    param_list = PARAMS_PLACEHOLDER
 
     def __init__(self, **kw):
+        self.fields = Fields()
         self.__dict__.update(kw)
+        self.vars = _Vars(self)
+        self.sizes = _Sizes(self)
 
     def ptr(self, name):
         return self.array(self.variables[name])
 
+    def constant(self, name):
+        var = self.variables[name]
+        value = var.value
+        if isinstance(value, (bool, np.bool_)):
+            value = int(value)
+        return self.fields.add(name, field_ctype(var.dtype), value)
+
     def num(self, name, value=None):
         """A per-object number in a template (a size, an offset, a count):
-        ``value``, or the template keyword ``name``.  Templates write such
-        numbers through this (not as Mako literals) so that objects whose
-        code differs only in them can share one kernel."""
-        return literal(self.kw[name] if value is None else value)
+        ``value``, or the template keyword ``name``; a field."""
+        value = self.kw[name] if value is None else value
+        if isinstance(value, (bool, np.bool_, int, np.integer)):
+            return self.fields.add(f"_sg_n{name}", "int64_t", int(value))
+        return self.fields.add(f"_sg_n{name}", "double", float(value))
+
+    @property
+    def eventspace_n(self):
+        return self.num("_eventspace_n", self.eventspace_size)
 
     def array(self, var):
         return GPUCodeGenerator.get_array_name(var)
@@ -154,14 +245,31 @@ class OpenCLCodeObject(GPUCodeObject):
     class_name = "spikegpu_opencl"
 
 
+#: every body's last parameters: the RNG key and counter, the random
+#: stream, the capacity that appending kernels respect, and the work-group
+#: of the body's grid and the number of work-groups in it (a merged launch
+#: gives each object a part of its grid: see SG_GID in prelude.mako)
 BODY_SCALARS = ["_sg_seed", "_sg_step", "_sg_stream", "_sg_capacity"]
+BODY_GRID = ["_sg_grp", "_sg_ng"]
+
+
+def body_param_list(params, fields):
+    parts = [f"SG_GLOBAL {c_type(var.dtype)}* {pname}" for pname, var in params]
+    parts += fields.params()
+    parts += ["SG_GLOBAL const uint32_t* _sg_seed", "SG_GLOBAL const int64_t* _sg_step",
+              "const uint32_t _sg_stream", "const int64_t _sg_capacity",
+              "const int32_t _sg_grp", "const int32_t _sg_ng"]
+    return ", ".join(parts)
 
 
 def kernel_entry_points(codeobj):
     """The kernels around a code object's body functions (templates write
-    ``KNAME_<suffix>_body``; see common.mako's ``signature``)."""
-    params = kernel_param_list(codeobj.params)
-    names = ", ".join([p for p, _ in codeobj.params] + BODY_SCALARS)
+    ``KNAME_<suffix>_body``; see common.mako's ``signature``): arrays,
+    fields and the RNG/capacity scalars are kernel arguments; the body's
+    grid is the launch's."""
+    params = kernel_param_list(codeobj.params, codeobj.fields)
+    names = ", ".join([p for p, _ in codeobj.params] + [n for n, _, _ in codeobj.fields]
+                      + BODY_SCALARS + ["SG_RAW_GROUP", "SG_RAW_NGROUPS"])
     out = []
     for kernels in launches(codeobj).values():
         for suffix, _ in kernels:
@@ -173,21 +281,15 @@ def kernel_entry_points(codeobj):
     return "\n".join(out)
 
 
-def kernel_param_list(params):
-    """The fixed kernel argument list: arrays, then RNG key/step/stream and
-    the buffer capacity that appending kernels respect."""
+def kernel_param_list(params, fields):
+    """The kernel argument list of a code object's kernels: arrays, fields,
+    then RNG key/step/stream and the buffer capacity that appending kernels
+    respect."""
     parts = [f"SG_GLOBAL {c_type(var.dtype)}* {pname}" for pname, var in params]
+    parts += fields.params()
     parts += ["SG_GLOBAL const uint32_t* _sg_seed", "SG_GLOBAL const int64_t* _sg_step",
               "const uint32_t _sg_stream", "const int64_t _sg_capacity"]
     return ", ".join(parts)
-
-
-def constant_lines(variables, used_names):
-    lines = []
-    for name, var in sorted(variables.items()):
-        if isinstance(var, Constant) and name in used_names:
-            lines.append(f"const {c_type(var.dtype)} {name} = {literal(var.value)};")
-    return lines
 
 
 def array_params(variables):
@@ -240,7 +342,7 @@ def launch_size(device, codeobj, policy):
         blocks = max(1, min(codeobj.extra["_sg_cap"], 4 * be.compute_units))
         return blocks * wg, wg
     if policy == "events":
-        n = codeobj.ctx.eventspace_n
+        n = codeobj.ctx.eventspace_size
     elif policy == "spike_threads":
         n = codeobj.extra["_sg_nrange"]
     elif policy == "spike_flat":

@@ -271,8 +271,11 @@ class GPUDevice(Device):
         touched = {id(self.arrays[v]) for _, v in codeobj.params
                    if v in self.arrays and not isinstance(v.owner, Clock)}
         if codeobj.template_name in CONNECT_TEMPLATES:
-            # creation resizes every per-synapse variable of the owner
-            touched |= {id(self.arrays[v]) for v in codeobj.owner._registered_variables
+            # creation resizes every per-synapse variable of the owner and
+            # sets its counts (N, N_incoming, ...)
+            owner = codeobj.owner
+            touched |= {id(self.arrays[v])
+                        for v in list(owner.variables.values()) + list(owner._registered_variables)
                         if v in self.arrays}
             self.enqueue(lambda: self.connect(codeobj), touched)
         else:
@@ -334,6 +337,7 @@ class GPUDevice(Device):
             a = self.arrays[var]
             a.ensure_device(be)
             args.append(a.buf)
+        args += codeobj.fields.values()
         args += [seed_buf, step_buf, np.uint32(codeobj.stream_id), np.int64(capacity)]
         return args
 

@@ -52,28 +52,20 @@ TimedArray.implementations[TARGET] = (_timedarray_1d, _timedarray_2d)
 def _binomial(n, p, use_normal, name):
     """PoissonInput's binomial draws: Brian2's algorithms (normal
     approximation, or inversion as numpy's rk_binomial_inversion) on the
-    element's Philox stream (`_sg_rng` of the kernel)."""
+    element's Philox stream (`_sg_rng` of the kernel), in the prelude
+    (`_sg_binomial_*`).  The numbers in the #define become fields
+    (codegen.canonical), so PoissonInputs of other sizes and rates share
+    one kernel."""
     from brian2.input.binomial import (_pre_calc_constants,
                                        _pre_calc_constants_approximated)
     if use_normal:
         loc, scale = (float(x) for x in _pre_calc_constants_approximated(n, p))
-        return {"hashdefine_code": f"#undef {name}\n#define {name}(_vidx) "
-                                   f"(_sg_normal(&_sg_rng) * {scale!r} + {loc!r})"}, {}
-    reverse, q, P, qn, bound = _pre_calc_constants(n, p)
-    q, P, qn, bound, n = float(q), float(P), float(qn), float(bound), int(n)
-    support = f"""SG_FN int64_t {name}_draw(_sg_rng_t *_r) {{
-    int64_t X = 0;
-    double px = {qn!r};
-    double U = _sg_uniform(_r);
-    while (U > px) {{
-        X++;
-        if (X > {bound!r}) {{ X = 0; px = {qn!r}; U = _sg_uniform(_r); }}
-        else {{ U -= px; px = (({n} - X + 1) * {P!r} * px) / (X * {q!r}); }}
-    }}
-    return {f"{n} - X" if reverse else "X"};
-}}"""
-    return {"support_code": support,
-            "hashdefine_code": f"#undef {name}\n#define {name}(_vidx) {name}_draw(&_sg_rng)"}, {}
+        call = f"_sg_binomial_normal(&_sg_rng, {loc!r}, {scale!r})"
+    else:
+        reverse, q, P, qn, bound = _pre_calc_constants(n, p)
+        call = (f"_sg_binomial_inversion(&_sg_rng, {int(n)}, {float(P)!r}, {float(q)!r}, "
+                f"{float(qn)!r}, {float(bound)!r}, {1 if reverse else 0})")
+    return {"hashdefine_code": f"#undef {name}\n#define {name}(_vidx) {call}"}, {}
 
 
 BinomialFunction.implementations[TARGET] = _binomial

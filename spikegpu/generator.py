@@ -42,6 +42,8 @@ class GPUCodeGenerator(CodeGenerator):
         #: pre/post variables that synaptic code updates with atomic adds
         self.atomic_vars = set()
         self._temporaries = {}
+        #: [(field name, C type, value)] of the float literals in the code
+        self.literals = []
 
     @staticmethod
     def get_array_name(var, access_data=True):
@@ -60,7 +62,8 @@ class GPUCodeGenerator(CodeGenerator):
     def translate_expression(self, expr):
         expr = word_substitute(expr, self.func_name_replacements)
         return GPUNodeRenderer(self._type_scope(), real=real_type(),
-                               auto_vectorise=self.auto_vectorise).render_expr(expr).strip()
+                               auto_vectorise=self.auto_vectorise,
+                               literals=self.literals).render_expr(expr).strip()
 
     def _declare(self, statement):
         if statement.op == ":=":

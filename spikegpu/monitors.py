@@ -134,7 +134,7 @@ def prepare_monitors(device, objects, steps_per_clock):
             elif tn == "spikemonitor":
                 recs = list(co.extra["record_variables"].values())
                 per_step = int(v["_source_stop"].value - v["_source_start"].value) \
-                    if hasattr(v["_source_stop"], "value") else co.ctx.eventspace_n
+                    if hasattr(v["_source_stop"], "value") else co.ctx.eventspace_size
                 mb.add_events(co, [(r, device.arr(r)) for r in recs], device.arr(v["N"]),
                               max(1, per_step))
     return mb

@@ -14,10 +14,13 @@ _MATH.update(acos="acos", asin="asin", atan="atan")
 
 
 class GPUNodeRenderer(CPPNodeRenderer):
-    def __init__(self, variables, real="double", auto_vectorise=None):
+    def __init__(self, variables, real="double", auto_vectorise=None, literals=None):
         super().__init__(auto_vectorise=auto_vectorise)
         self.variables = variables
         self.real = real
+        #: float literals become fields (kernel parameters), named in order:
+        #: objects whose code differs only in numbers share one kernel
+        self.literals = literals
 
     def render_expr(self, expr, strip=True):
         if strip:
@@ -62,6 +65,10 @@ class GPUNodeRenderer(CPPNodeRenderer):
             r = repr(node.value)
             if r in ("inf", "-inf", "nan"):
                 return {"inf": "INFINITY", "-inf": "(-INFINITY)", "nan": "NAN"}[r]
+            if self.literals is not None:
+                name = f"_sg_k{len(self.literals)}"
+                self.literals.append((name, self.real, node.value))
+                return name
             if "e" not in r and "." not in r:
                 r += ".0"
             return f"(({self.real}){r})" if self.real == "float" else r

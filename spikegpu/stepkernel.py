@@ -149,16 +149,22 @@ def _small(device, sections):
             n = int(device._scalar_value(co.extra["pathway"].synapses.variables["N"]))
             synaptic = True
         elif policy in ("events", "blocks"):
-            n = co.ctx.eventspace_n
+            n = co.ctx.eventspace_size
         elif policy == "elements":
             n = device._n_elements(co)
         elif policy == "group":
-            n = co.ctx.sizes.get("_indices", co.ctx.eventspace_n or 0)
+            n = (co.variables["_indices"].size if "_indices" in co.variables
+                 else co.ctx.eventspace_size or 0)
         else:
             n = 0
         if n > (device.fuse_max_synapses if synaptic else device.fuse_max_neurons):
             return False
     return True
+
+
+def _field_literal(ctype, value):
+    from .codeobject import literal
+    return f"(({ctype}){literal(value)})"
 
 
 def _kernel_text(device, sections, codeobjs, arrays, profile=False):
@@ -192,7 +198,8 @@ def _kernel_text(device, sections, codeobjs, arrays, profile=False):
     for n, (co, suffix) in enumerate(sections):
         k = position[id(co)]
         args = [f"_a{index[id(device.arrays[var])]}" for _, var in co.params]
-        args += ["_sg_seed", "_sg_ts", f"_sg_stream{k}", f"_sg_cap{k}"]
+        args += [_field_literal(t, v) for _, t, v in co.fields]
+        args += ["_sg_seed", "_sg_ts", f"_sg_stream{k}", f"_sg_cap{k}", "0", "1"]
         largs = "".join(f" SG_LOCAL_ARG({n})" for t, n, _ in co.ctx.locals.get(suffix, []))
         calls.append(f"        {co.kernel_name}_{suffix}_body({', '.join(args)}{largs});\n"
                      "        SG_BARRIER();" + count(n))

@@ -99,6 +99,7 @@ SG_KERNEL _sg_csr_stats(SG_GLOBAL const int32_t *_src, SG_GLOBAL const _sg_delay
                         const int64_t _dstride, const double _dt, const int64_t _n,
                         SG_GLOBAL int64_t *_out)
 {
+    SG_WHOLE_GRID
     SG_LOCAL int64_t _sg_wr[${wg}];
     const int64_t _big = (int64_t)(((uint64_t)1 << 63) - 1);
     int64_t _smin = _big, _smax = -_big, _srcmin = _big, _srcmax = -_big, _hash = 0, _desc = 0;
@@ -134,6 +135,7 @@ SG_KERNEL _sg_csr_stats(SG_GLOBAL const int32_t *_src, SG_GLOBAL const _sg_delay
 ## extend it
 SG_KERNEL _sg_csr_iota(const int64_t _n, SG_GLOBAL int32_t *_out)
 {
+    SG_WHOLE_GRID
     for (int64_t _k = SG_GID; _k < _n; _k += SG_GSIZE) _out[_k] = (int32_t)_k;
 }
 
@@ -142,6 +144,7 @@ SG_KERNEL _sg_csr_iota(const int64_t _n, SG_GLOBAL int32_t *_out)
 SG_KERNEL _sg_csr_scan_tiles(SG_GLOBAL int32_t *_data, const int64_t _n,
                              SG_GLOBAL int32_t *_sums, const int64_t _ntiles)
 {
+    SG_WHOLE_GRID
     SG_LOCAL int32_t _sg_ws[${wg}];
     for (int64_t _g = SG_GROUP; _g < _ntiles; _g += SG_NGROUPS) {
         const int64_t _base = _g * ${TILE} + (int64_t)SG_LID * ${items};
@@ -164,6 +167,7 @@ SG_KERNEL _sg_csr_scan_tiles(SG_GLOBAL int32_t *_data, const int64_t _n,
 SG_KERNEL _sg_csr_scan_add(SG_GLOBAL int32_t *_data, const int64_t _n,
                            SG_GLOBAL const int32_t *_sums)
 {
+    SG_WHOLE_GRID
     for (int64_t _k = SG_GID; _k < _n; _k += SG_GSIZE) _data[_k] += _sums[_k / ${TILE}];
 }
 
@@ -203,6 +207,7 @@ SG_KERNEL _sg_csr_scan_add(SG_GLOBAL int32_t *_data, const int64_t _n,
 SG_KERNEL _sg_csr_count_${flavor}(${key_params()}, const int64_t _n, const int32_t _shift,
                                   const int64_t _ntiles, SG_GLOBAL int32_t *_hist)
 {
+    SG_WHOLE_GRID
     SG_LOCAL int32_t _sg_cnt[${RADIX * wg}];
     SG_LOCAL int32_t _sg_ws[${wg}];
     for (int64_t _g = SG_GROUP; _g < _ntiles; _g += SG_NGROUPS) {
@@ -219,6 +224,7 @@ SG_KERNEL _sg_csr_scatter_${flavor}(${key_params()}, const int64_t _n, const int
                                     const int64_t _ntiles, SG_GLOBAL const int32_t *_offsets,
                                     SG_GLOBAL _sg_key_t *_kout, SG_GLOBAL int32_t *_vout)
 {
+    SG_WHOLE_GRID
     SG_LOCAL int32_t _sg_cnt[${RADIX * wg}];
     SG_LOCAL int32_t _sg_ws[${wg}];
     SG_LOCAL int32_t _sg_off[${RADIX}];
@@ -245,6 +251,7 @@ SG_KERNEL _sg_csr_scatter_${flavor}(${key_params()}, const int64_t _n, const int
 SG_KERNEL _sg_csr_rows_${flavor}(${key_params()}, const int64_t _n, const int64_t _nsrc,
                                  SG_GLOBAL int32_t *_rowstart)
 {
+    SG_WHOLE_GRID
     for (int64_t _p = SG_GID; _p <= _n; _p += SG_GSIZE) {
         const int64_t _prev = _p > 0 ? ${source_at('_p - 1', flavor)} : -1;
         const int64_t _cur = _p < _n ? ${source_at('_p', flavor)} : _nsrc;
@@ -257,6 +264,7 @@ SG_KERNEL _sg_csr_rows_${flavor}(${key_params()}, const int64_t _n, const int64_
 ## number at n)
 SG_KERNEL _sg_csr_bflags_${flavor}(${key_params()}, const int64_t _n, SG_GLOBAL int32_t *_flags)
 {
+    SG_WHOLE_GRID
     for (int64_t _p = SG_GID; _p <= _n; _p += SG_GSIZE)
         _flags[_p] = _p < _n && (_p == 0 || ${key_at('_p', flavor)} != ${key_at('_p - 1', flavor)});
 }
@@ -267,6 +275,7 @@ SG_KERNEL _sg_csr_bstarts_${flavor}(${key_params()}, const int64_t _n,
                                     SG_GLOBAL const int32_t *_bid, SG_GLOBAL int32_t *_bstart,
                                     SG_GLOBAL int32_t *_bdelay)
 {
+    SG_WHOLE_GRID
     for (int64_t _p = SG_GID; _p <= _n; _p += SG_GSIZE) {
         if (_p == _n) {
             _bstart[_bid[_n]] = (int32_t)_n;
@@ -282,6 +291,7 @@ SG_KERNEL _sg_csr_bstarts_${flavor}(${key_params()}, const int64_t _n,
 SG_KERNEL _sg_csr_rowbundle(SG_GLOBAL const int32_t *_rowstart, SG_GLOBAL const int32_t *_bid,
                             const int64_t _nsrc, SG_GLOBAL int32_t *_rowbundle)
 {
+    SG_WHOLE_GRID
     for (int64_t _s = SG_GID; _s <= _nsrc; _s += SG_GSIZE) _rowbundle[_s] = _bid[_rowstart[_s]];
 }
 
@@ -290,6 +300,7 @@ SG_KERNEL _sg_csr_rowbundle(SG_GLOBAL const int32_t *_rowstart, SG_GLOBAL const 
 SG_KERNEL _sg_csr_maxdiff(SG_GLOBAL const int32_t *_a, const int64_t _lo, const int64_t _hi,
                           SG_GLOBAL int64_t *_out)
 {
+    SG_WHOLE_GRID
     SG_LOCAL int64_t _sg_wr[${wg}];
     int64_t _m = 0;
     for (int64_t _i = _lo + SG_GID; _i < _hi; _i += SG_GSIZE) {

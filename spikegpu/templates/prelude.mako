@@ -11,12 +11,10 @@ typedef long int64_t;  typedef ulong uint64_t;
 #define SG_GLOBAL __global
 #define SG_LOCAL __local
 #define SG_FN static inline
-#define SG_GID ((int64_t)get_global_id(0))
-#define SG_GSIZE ((int64_t)get_global_size(0))
 #define SG_LID ((int)get_local_id(0))
 #define SG_LSIZE ((int)get_local_size(0))
-#define SG_GROUP ((int)get_group_id(0))
-#define SG_NGROUPS ((int)get_num_groups(0))
+#define SG_RAW_GROUP ((int)get_group_id(0))
+#define SG_RAW_NGROUPS ((int)get_num_groups(0))
 #define SG_BARRIER() barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE)
 ## orders work-group memory only: a global fence costs ~1 us on NVIDIA's OpenCL
 #define SG_BARRIER_LOCAL() barrier(CLK_LOCAL_MEM_FENCE)
@@ -59,12 +57,10 @@ SG_FN float sg_atomic_add_float(SG_GLOBAL float *p, float v) {
 #define SG_GLOBAL
 #define SG_LOCAL __shared__
 #define SG_FN static __device__ __forceinline__
-#define SG_GID ((int64_t)blockIdx.x * blockDim.x + threadIdx.x)
-#define SG_GSIZE ((int64_t)gridDim.x * blockDim.x)
 #define SG_LID ((int)threadIdx.x)
 #define SG_LSIZE ((int)blockDim.x)
-#define SG_GROUP ((int)blockIdx.x)
-#define SG_NGROUPS ((int)gridDim.x)
+#define SG_RAW_GROUP ((int)blockIdx.x)
+#define SG_RAW_NGROUPS ((int)gridDim.x)
 #define SG_BARRIER() __syncthreads()
 #define SG_BARRIER_LOCAL() __syncthreads()
 #define SG_SHARED(T, name, n) __shared__ T name[n]
@@ -90,6 +86,15 @@ SG_FN int sg_atomic_cas_int(int32_t *p, int32_t cmp, int32_t v) { return atomicC
 SG_FN double sg_atomic_add_double(double *p, double v) { return atomicAdd(p, v); }
 SG_FN float sg_atomic_add_float(float *p, float v) { return atomicAdd(p, v); }
 %endif
+## A body's grid: work-group _sg_grp of _sg_ng (body parameters).  A kernel
+## of its own passes its launch's grid; a merged launch gives each object
+## its part of the grid; the fused step kernel, its one work-group.
+## Kernels that are no body declare SG_WHOLE_GRID first.
+#define SG_GROUP _sg_grp
+#define SG_NGROUPS _sg_ng
+#define SG_GID ((int64_t)_sg_grp * SG_LSIZE + SG_LID)
+#define SG_GSIZE ((int64_t)_sg_ng * SG_LSIZE)
+#define SG_WHOLE_GRID const int32_t _sg_grp = SG_RAW_GROUP, _sg_ng = SG_RAW_NGROUPS;
 #define SG_REAL ${real}
 #define SG_WG ${wg}
 ## Python semantics for %, // and ** (Brian follows numpy).
@@ -118,6 +123,24 @@ SG_FN int32_t _sg_poisson(_sg_rng_t *r, double lam) {
     while (lam > 500.0) { k += _sg_poisson_small(r, 500.0); lam -= 500.0; }
     return k + _sg_poisson_small(r, lam);
 }
+## PoissonInput's binomial draws (functions.py): Brian2's normal
+## approximation and numpy's inversion algorithm
+SG_FN double _sg_binomial_normal(_sg_rng_t *r, const double loc, const double scale) {
+    return _sg_normal(r) * scale + loc;
+}
+SG_FN int64_t _sg_binomial_inversion(_sg_rng_t *r, const int64_t n, const double P,
+                                     const double q, const double qn, const double bound,
+                                     const int64_t reverse) {
+    int64_t X = 0;
+    double px = qn;
+    double U = _sg_uniform(r);
+    while (U > px) {
+        X++;
+        if (X > bound) { X = 0; px = qn; U = _sg_uniform(r); }
+        else { U -= px; px = ((n - X + 1) * P * px) / (X * q); }
+    }
+    return reverse ? n - X : X;
+}
 ## Inclusive prefix sum of every thread's ``v`` over the work-group, in
 ## ``buf`` (SG_LSIZE ints of work-group memory; buf[SG_LSIZE - 1] is the
 ## total); returns this thread's.  Every thread of the work-group calls it.
@@ -134,6 +157,7 @@ SG_FN int32_t sg_group_scan(SG_LOCAL_PTR int32_t *buf, const int32_t v) {
 }
 ## Clocks tick on the device so that no value goes from host to device per step.
 SG_KERNEL _sg_tick(SG_GLOBAL int64_t *timestep, SG_GLOBAL double *t, SG_GLOBAL const double *dt) {
+    SG_WHOLE_GRID
     if (SG_GID == 0) { timestep[0] += 1; t[0] = timestep[0] * dt[0]; }
 }
 #define _sg_rand(_vidx) _sg_uniform(&_sg_rng)

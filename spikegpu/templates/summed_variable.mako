@@ -13,7 +13,7 @@ ${signature(c, 'zero')}
     ${prologue(c)}
     const int64_t _target_size = ${c.vars[c.kw['_target_size_name']]};
     for (int64_t _t = SG_GID; _t < _target_size; _t += SG_GSIZE)
-        ${target}[_t + ${c.kw['_target_start']}] = 0;
+        ${target}[_t + ${c.num('_target_start')}] = 0;
 }
 
 ${signature(c, 'run')}

@@ -23,17 +23,17 @@
 ## (the eventspace is ascending, so they are one stretch of it).
 <%def name="event_range()">
     const int32_t _nev = ${c.eventspace}[${c.eventspace_n}];
-%if c.kw['_sg_start'] == 0 and c.kw['_sg_stop'] == c.eventspace_n:
+%if c.kw['_sg_start'] == 0 and c.kw['_sg_stop'] == c.eventspace_size:
     const int32_t _lo = 0, _hi = _nev;
 %else:
     int32_t _lo = 0, _hi = _nev;
     for (int32_t _b = _nev; _lo < _b; ) {
         const int32_t _m = (_lo + _b) / 2;
-        if (${c.eventspace}[_m] < ${c.kw['_sg_start']}) _lo = _m + 1; else _b = _m;
+        if (${c.eventspace}[_m] < ${c.num('_sg_start')}) _lo = _m + 1; else _b = _m;
     }
     for (int32_t _a = _lo; _a < _hi; ) {
         const int32_t _m = (_a + _hi) / 2;
-        if (${c.eventspace}[_m] < ${c.kw['_sg_stop']}) _a = _m + 1; else _hi = _m;
+        if (${c.eventspace}[_m] < ${c.num('_sg_stop')}) _a = _m + 1; else _hi = _m;
     }
 %endif
 </%def>
@@ -49,9 +49,10 @@
 ##   thread: a thread per row looping over its items; rows longer than a
 ##           warp are left to a second, work-group-per-row pass
 ##   flat:   a thread per (row, item < longest row, maxrow)
-<%def name="rows(spk, nspk, starts, mapping, maxrow, width)">
+<%def name="rows(spk, nspk, starts, mapping, maxrow_kw, width_kw)">
 <%
     warp = c.kw['_sg_warp']
+    maxrow = c.kw[maxrow_kw]
 %>
 %if mapping == 'serial':
     if (SG_GID == 0) {
@@ -65,7 +66,7 @@
     }
 %elif mapping == 'group':
     {
-    const int32_t _w = SG_LSIZE < ${width} ? SG_LSIZE : ${width};
+    const int32_t _w = SG_LSIZE < ${c.num(width_kw)} ? SG_LSIZE : ${c.num(width_kw)};
     const int32_t _per = SG_LSIZE / _w;
     const int32_t _lane = SG_LID % _w;
     if (SG_LID < _per * _w)
@@ -100,9 +101,9 @@
 %endif
 %elif mapping == 'flat':
 %if maxrow > 0:
-    for (int64_t _f = SG_GID; _f < (int64_t)(${nspk}) * ${maxrow}; _f += SG_GSIZE) {
-        const int32_t _src = ${spk}[_f / ${maxrow}];
-        const int32_t _k = ${starts}[_src] + (int32_t)(_f % ${maxrow});
+    for (int64_t _f = SG_GID; _f < (int64_t)(${nspk}) * ${c.num(maxrow_kw)}; _f += SG_GSIZE) {
+        const int32_t _src = ${spk}[_f / ${c.num(maxrow_kw)}];
+        const int32_t _k = ${starts}[_src] + (int32_t)(_f % ${c.num(maxrow_kw)});
         if (_k < ${starts}[_src + 1]) {
             ${caller.body()}
         }
@@ -128,14 +129,14 @@ ${signature(c, 'run')}
     ${event_range()}
 %if c.kw['_sg_delay'] > 0:
     ## a slot: up to R source indices, then their count
-    const int32_t _R = ${c.kw['_sg_rcap']};
+    const int32_t _R = ${c.num('_sg_rcap')};
     const int32_t _head = ${c.ptr('_sg_rhead')}[0];
     SG_GLOBAL int32_t *_now = ${c.ptr('_sg_ring')} + (int64_t)_head * (_R + 1);
     for (int64_t _i = SG_GID; _i < _hi - _lo; _i += SG_GSIZE)
         _now[_i] = ${c.eventspace}[_lo + _i];
     if (SG_GID == 0) _now[_R] = _hi - _lo;
     ## the slot of now - d (another slot: D = d + 1)
-    SG_GLOBAL const int32_t *_spk = ${c.ptr('_sg_ring')} + (int64_t)((_head + 1) % ${c.kw['_sg_D']}) * (_R + 1);
+    SG_GLOBAL const int32_t *_spk = ${c.ptr('_sg_ring')} + (int64_t)((_head + 1) % ${c.num('_sg_D')}) * (_R + 1);
     const int32_t _nspk = _spk[_R];
 %else:
     SG_GLOBAL const int32_t *_spk = ${c.eventspace} + _lo;
@@ -144,7 +145,7 @@ ${signature(c, 'run')}
     const int64_t _vectorisation_idx = -1;
     ${rng(c, '0xFFFFFFFFu')}
     ${code(c.scalar_code)}
-    <%self:rows spk="_spk" nspk="_nspk" starts="${c.ptr('_sg_rowstart')}" mapping="${c.kw['_sg_rows']}" maxrow="${c.kw['_sg_maxrow']}" width="${c.kw['_sg_width']}">
+    <%self:rows spk="_spk" nspk="_nspk" starts="${c.ptr('_sg_rowstart')}" mapping="${c.kw['_sg_rows']}" maxrow_kw="_sg_maxrow" width_kw="_sg_width">
         ${apply(synapse_at)}
     </%self:rows>
 }
@@ -153,7 +154,7 @@ ${signature(c, 'run')}
 ${signature(c, 'advance')}
 {
     if (SG_GID == 0)
-        ${c.ptr('_sg_rhead')}[0] = (${c.ptr('_sg_rhead')}[0] + 1) % ${c.kw['_sg_D']};
+        ${c.ptr('_sg_rhead')}[0] = (${c.ptr('_sg_rhead')}[0] + 1) % ${c.num('_sg_D')};
 }
 %endif
 %else:
@@ -164,14 +165,14 @@ ${signature(c, 'push')}
     SG_GLOBAL const int32_t *_spk = ${c.eventspace} + _lo;
     const int32_t _nspk = _hi - _lo;
     ## a row's items are its bundles (_k): one per delay
-    <%self:rows spk="_spk" nspk="_nspk" starts="${c.ptr('_sg_rowbundle')}" mapping="${c.kw['_sg_rows']}" maxrow="${c.kw['_sg_maxrow']}" width="${c.kw['_sg_width']}">
-            const int32_t _slot = (_head + ${c.ptr('_sg_bdelay')}[_k]) % ${c.kw['_sg_Q']};
+    <%self:rows spk="_spk" nspk="_nspk" starts="${c.ptr('_sg_rowbundle')}" mapping="${c.kw['_sg_rows']}" maxrow_kw="_sg_maxrow" width_kw="_sg_width">
+            const int32_t _slot = (_head + ${c.ptr('_sg_bdelay')}[_k]) % ${c.num('_sg_Q')};
 %if c.kw['_sg_rows'] == 'serial':
             const int32_t _pos = ${c.ptr('_sg_qcount')}[_slot]++;
 %else:
             const int32_t _pos = sg_atomic_add_int(&${c.ptr('_sg_qcount')}[_slot], 1);
 %endif
-            ${c.ptr('_sg_queue')}[(int64_t)_slot * ${c.kw['_sg_cap']} + _pos] = _k;
+            ${c.ptr('_sg_queue')}[(int64_t)_slot * ${c.num('_sg_cap')} + _pos] = _k;
     </%self:rows>
 }
 
@@ -180,12 +181,12 @@ ${signature(c, 'run')}
     ${prologue(c)}
     const int32_t _head = ${c.ptr('_sg_qhead')}[0];
     const int32_t _n = ${c.ptr('_sg_qcount')}[_head];
-    SG_GLOBAL const int32_t *_slot = ${c.ptr('_sg_queue')} + (int64_t)_head * ${c.kw['_sg_cap']};
+    SG_GLOBAL const int32_t *_slot = ${c.ptr('_sg_queue')} + (int64_t)_head * ${c.num('_sg_cap')};
     const int64_t _vectorisation_idx = -1;
     ${rng(c, '0xFFFFFFFFu')}
     ${code(c.scalar_code)}
     ## rows are the slot's bundles, items their CSR positions
-    <%self:rows spk="_slot" nspk="_n" starts="${c.ptr('_sg_bstart')}" mapping="${c.kw['_sg_brows']}" maxrow="${c.kw['_sg_bmaxrow']}" width="${c.kw['_sg_bwidth']}">
+    <%self:rows spk="_slot" nspk="_n" starts="${c.ptr('_sg_bstart')}" mapping="${c.kw['_sg_brows']}" maxrow_kw="_sg_bmaxrow" width_kw="_sg_bwidth">
         ${apply(synapse_at)}
     </%self:rows>
 }
@@ -195,7 +196,7 @@ ${signature(c, 'advance')}
     if (SG_GID == 0) {
         const int32_t _head = ${c.ptr('_sg_qhead')}[0];
         ${c.ptr('_sg_qcount')}[_head] = 0;
-        ${c.ptr('_sg_qhead')}[0] = (_head + 1) % ${c.kw['_sg_Q']};
+        ${c.ptr('_sg_qhead')}[0] = (_head + 1) % ${c.num('_sg_Q')};
     }
 }
 %endif

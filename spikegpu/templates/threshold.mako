@@ -62,8 +62,8 @@ ${signature(c, 'blocks')}
     ${code(c.scalar_code)}
     ## a block of _bsize elements per work-group; one work-group (the fused
     ## step kernel) walks all blocks, in chunks of its size
-    const int32_t _bsize = ${c.kw['_sg_bsize']};
-    for (int32_t _blk = SG_GROUP; _blk < ${c.kw['_sg_nblocks']}; _blk += SG_NGROUPS) {
+    const int32_t _bsize = ${c.num('_sg_bsize')};
+    for (int32_t _blk = SG_GROUP; _blk < ${c.num('_sg_nblocks')}; _blk += SG_NGROUPS) {
         const int64_t _first = (int64_t)_blk * _bsize;
         int32_t _count = 0;
         for (int32_t _c = 0; _c < _bsize; _c += SG_LSIZE) {
@@ -81,8 +81,8 @@ ${signature(c, 'blocks')}
 ${signature(c, 'merge')}
 {
     ${shared(c, 'merge')}
-    const int32_t _nblocks = ${c.kw['_sg_nblocks']};
-    const int32_t _bsize = ${c.kw['_sg_bsize']};
+    const int32_t _nblocks = ${c.num('_sg_nblocks')};
+    const int32_t _bsize = ${c.num('_sg_bsize')};
     if (SG_LID == 0) _sg_base[0] = 0;
     SG_BARRIER_LOCAL();
     for (int32_t _chunk = 0; _chunk < _nblocks; _chunk += SG_LSIZE) {
