@@ -11,7 +11,7 @@ import numpy as np
 
 class DeviceArray:
     __slots__ = ("name", "dtype", "shape", "host", "buf", "capacity",
-                 "host_valid", "device_valid", "backend", "generation", "dynamic")
+                 "host_valid", "device_valid", "backend", "generation", "dynamic", "arange")
 
     def __init__(self, name, dtype, shape, dynamic=False):
         self.name = name
@@ -25,6 +25,9 @@ class DeviceArray:
         self.backend = None
         self.generation = 0        # bumped when the device buffer changes
         self.dynamic = dynamic
+        #: start of the values if they are start, start + 1, ... (a
+        #: subgroup's indices: the step plan knows which neurons it touches)
+        self.arange = None
 
     @property
     def size(self):
@@ -91,6 +94,7 @@ class DeviceArray:
     def mark_host_written(self):
         self.host_valid = True
         self.device_valid = False
+        self.arange = None
 
     def set_shape(self, shape, backend=None):
         """Change the logical shape of a dynamic array (zero-filling new

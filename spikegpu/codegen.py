@@ -113,6 +113,9 @@ def create_code_object(device, owner, name, abstract_code, variables, template_n
     codeobj.hashdefines = hashdefines
     codeobj.params = params
     codeobj.fields = ctx.fields
+    codeobj.code_access = generator.accesses      # for the step plan
+    codeobj.eventspace_var = evar
+    codeobj.structure = set(queue.variables) if template_name == "synapses" else set()
     codeobj.serial = ctx.serial
     codeobj.extra = kw
     codeobj.ctx = ctx

@@ -223,8 +223,13 @@ class GPUCodeObject(CodeObject):
         self.serial = False
         self.stream_id = 0
         self.kernels = {}         # block -> [(kernel object, policy)]
+        self.kernel_by_suffix = {}
         self.program = None
         self.extra = {}           # template keywords the launcher needs
+        self.fields = Fields()    # per-object numbers (body parameters)
+        self.code_access = {}     # variable name -> 'r', 'w' or 'a' (generator)
+        self.eventspace_var = None
+        self.structure = set()    # a pathway's propagation arrays (synqueue)
         self.capacity = 0         # rows/events appending kernels may write
 
     def compile_block(self, block):

@@ -66,6 +66,7 @@ class GPUDevice(Device):
         self.stats = {"programs_built": 0, "kernel_launches": 0}
         self._namespace_arrays = []                 # function namespaces (TimedArray)
         self.last_run_info = {}
+        self.last_plan = []                         # the last run's step plan (stepplan.py)
 
     # ------------------------------------------------------------------
     # device selection
@@ -147,6 +148,7 @@ class GPUDevice(Device):
         a = self._host_op(var)
         a.host = np.arange(start, start + a.size, dtype=a.dtype).reshape(a.shape)
         a.mark_host_written()
+        a.arange = int(start)
 
     def fill_with_array(self, var, arr):
         a = self._host_op(var)

@@ -44,6 +44,9 @@ class GPUCodeGenerator(CodeGenerator):
         self._temporaries = {}
         #: [(field name, C type, value)] of the float literals in the code
         self.literals = []
+        #: how the code touches each variable: 'r' (reads), 'w' (writes,
+        #: maybe reads too), 'a' (only atomic adds); for planning the step
+        self.accesses = {}
 
     @staticmethod
     def get_array_name(var, access_data=True):
@@ -200,6 +203,13 @@ class GPUCodeGenerator(CodeGenerator):
                     self.atomic_vars |= atomic
                     ve_read -= atomic
                     ve_write -= atomic
+            for names, mode in ((sc_read | sc_idx | ve_read | ve_idx, "r"),
+                                (sc_write | ve_write, "w"),
+                                (self.atomic_vars if self.template_name == "synapses"
+                                 else set(), "a")):
+                for name in names:
+                    old = self.accesses.get(name)
+                    self.accesses[name] = mode if old in (None, mode) else "w"
             for code, stmts, read, write, idx, cond in (
                     (sc_code, sc_block, sc_read, sc_write, sc_idx, sc_cond),
                     (ve_code, ve_block, ve_read, ve_write, ve_idx, ve_cond)):

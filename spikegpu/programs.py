@@ -53,6 +53,8 @@ class Programs:
             for block, kernels in launches(co).items():
                 co.kernels[block] = [(program.kernel(f"{co.kernel_name}_{suffix}"), policy)
                                      for suffix, policy in kernels]
+                for suffix, _ in kernels:
+                    co.kernel_by_suffix[suffix] = program.kernel(f"{co.kernel_name}_{suffix}")
 
     def program(self, codeobjs, what, extra=()):
         """The program of the prelude, these compiled code objects' support

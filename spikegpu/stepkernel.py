@@ -1,26 +1,32 @@
-"""The fused step kernel: a whole time step of a small network in one kernel.
+"""The fused step kernel: whole time steps of a small network in one kernel.
 
 For small networks a step costs what its launches cost (~1-3 us each even
 inside a CUDA graph, ~9 us from Python), not what its arithmetic costs.  When
-every code object of the step can run in one work-group, one kernel runs
-``nsteps`` steps: each step calls the body functions of the step's kernels in
-schedule order (the same bodies the separate kernels call, see
-``codeobject.kernel_entry_points``), separated by work-group barriers, then
-ticks the clock.  Results are bitwise those of the separate kernels: the same
-code, the same random streams (keyed by the clock's timestep on the device).
+every kernel of the step can run in one work-group, one kernel runs
+``nsteps`` steps: each step runs the step plan's groups (`stepplan.py`) in
+order, separated by work-group barriers; a group's members (`merged.py`)
+one after the other, each over its whole grid (the one work-group), with
+the same dispatch code as a merged launch.  The clock's tick is the last
+group's member.  Results are bitwise those of separate kernels: the same
+bodies, the same random streams (keyed by the clock's timestep on the
+device).
 
 ``plan()`` decides whether a run can use it; `runloop.py` launches it once per
 block of steps (the blocks that monitors' buffers are sized for).
 
 With ``run(..., profile=True)`` on a backend with a cycle counter (CUDA), the
-kernel also adds up the cycles of every body (until its barrier) and of the
-clock tick: `Network.profiling_info` then splits the loop's time by object
-without a host wait per object, which would measure launches, not kernels.
+kernel also adds up the cycles of every group (a section each when
+profiling) until its barrier: `Network.profiling_info` then splits the
+loop's time by object without a host wait per object, which would measure
+launches, not kernels.
 """
 import hashlib
 
-from .codeobject import launches
-from .generator import c_type
+import numpy as np
+
+from .merged import (dispatch, fill_table, local_decls, member_of, table_row_words,
+                     unique_arrays)
+from .stepplan import Barrier
 
 #: launch policies whose kernels are correct with a single work-group (all
 #: loop with grid- or group-strides)
@@ -30,108 +36,95 @@ SINGLE_GROUP_POLICIES = {"elements", "events", "group", "single", "spike_blocks"
 
 
 class StepKernel:
-    def __init__(self, device, codeobjs, arrays, clock_arrays, name, text, owners=None):
+    def __init__(self, device, groups, clock_arrays, name, text, profile=False):
         self.device = device
-        self.owners = owners              # profiling: the object name of each body
-        self.codeobjs = codeobjs          # in step order, each once
-        self.arrays = arrays              # DeviceArrays of the kernel's _a<k> parameters
+        self.groups = groups              # [[Member]] in step order
+        self.members = [m for g in groups for m in g]
+        self.arrays = [a for a, _ in unique_arrays(self.members)]
         self.clock_arrays = clock_arrays  # timestep, t, dt DeviceArrays
         self.name, self.text = name, text
+        self.profile_names = [g[0].owner_name for g in groups] if profile else None
         self.kernel = None
         self.local_size = None
+        self.table_buf = None
 
     def build(self):
         be = self.device.backend
+        codeobjs = {id(m.codeobj): m.codeobj for m in self.members if m.codeobj is not None}
         program = self.device.program(
-            self.codeobjs, "the fused step kernel of "
-            + ", ".join(co.name for co in self.codeobjs), [self.text])
+            list(codeobjs.values()), "the fused step kernel of "
+            + ", ".join(sorted({m.owner_name for m in self.members})), [self.text])
         self.kernel = program.kernel(self.name)
         self.local_size = min(be.group_size, be.kernel_max_group(self.kernel))
-        if self.owners is not None:
-            import numpy as np
-            self.cycles = np.zeros(len(self.owners) + 1, dtype=np.int64)
+        if self.profile_names is not None:
+            self.cycles = np.zeros(len(self.groups), dtype=np.int64)
             self.cycles_buf = be.alloc(self.cycles.nbytes)
             be.upload(self.cycles_buf, self.cycles)
 
     def profile(self, seconds):
         """Per object name, its share of ``seconds`` (the loop's time) by the
-        cycles its bodies took; the clock tick is 'clock'."""
+        cycles its bodies took (the clock's tick is folded into the others)."""
         be = self.device.backend
         be.download(self.cycles_buf, self.cycles)
         be.free(self.cycles_buf)
-        total = max(1, int(self.cycles.sum()))
+        counted = [(n, int(c)) for n, c in zip(self.profile_names, self.cycles) if n != "clock"]
+        total = max(1, sum(c for _, c in counted))
         out = {}
-        for name, c in zip(self.owners + ["clock"], self.cycles):
-            out[name] = out.get(name, 0.0) + seconds * int(c) / total
+        for name, c in counted:
+            out[name] = out.get(name, 0.0) + seconds * c / total
         return out
 
     def args(self):
-        """Arguments for the current buffers (they move when monitors grow)."""
-        import numpy as np
+        """Arguments for the current buffers and capacities (they change when
+        monitors grow)."""
         dev = self.device
+        be = dev.backend
         seed_buf, _ = dev.random.buffers()
+        tab = fill_table(self.members, first_group=[0] * len(self.members))
+        if self.table_buf is not None:
+            be.free(self.table_buf)
+        self.table_buf = be.alloc(tab.nbytes)
+        be.upload(self.table_buf, tab)
         for a in self.arrays:
-            a.ensure_device(dev.backend)
+            a.ensure_device(be)
         out = [a.buf for a in self.arrays]
-        out += [seed_buf] + [a.buf for a in self.clock_arrays] + [np.int64(0)]
-        out += [np.int64(co.capacity) for co in self.codeobjs]
-        out += [np.uint32(co.stream_id) for co in self.codeobjs]
-        if self.owners is not None:
+        out += [self.table_buf, seed_buf, self.clock_arrays[0].buf, np.int64(0)]
+        if self.profile_names is not None:
             out.append(self.cycles_buf)
         return out
 
     def launch(self, args, nsteps):
-        import numpy as np
         args = list(args)       # backends may keep the list they last set
-        args[len(self.arrays) + 4] = np.int64(nsteps)     # after seed, ts, t, dt
+        args[len(self.arrays) + 3] = np.int64(nsteps)     # after table, seed, step
         self.device.backend.launch(self.kernel, self.local_size, self.local_size, args)
 
 
-def _unique(codeobjs):
-    # code objects come as weak proxies, which cannot be hashed
-    seen = {}
-    for co in codeobjs:
-        seen.setdefault(id(co), co)
-    return list(seen.values())
-
-
-def _unique_arrays(device, codeobjs):
-    seen = {}
-    for co in codeobjs:
-        for _, var in co.params:
-            a = device.arrays[var]
-            seen.setdefault(id(a), a)
-    return list(seen.values())
-
-
-def plan(device, objects, clock_arrays, profile=False):
-    """A StepKernel for these objects (all on the clock of ``clock_arrays``),
-    or None when the step cannot or should not be fused (``profile``: with
-    cycle counts per body, None where the backend cannot count)."""
+def plan(device, entries, clock_arrays, profile=False):
+    """A StepKernel for a step plan of one clock (``clock_arrays``), or None
+    when the step cannot or should not be fused (``profile``: with cycle
+    counts per group, None where the backend cannot count)."""
     mode = device.fuse
     if mode is False or (profile and not device.backend.has_cycle_counter):
         return None
-    sections, owners = [], []
-    for obj in objects:
-        for co in obj._code_objects:
-            for suffix, policy in launches(co).get("run", []):
-                if policy not in SINGLE_GROUP_POLICIES:
-                    return None
-                sections.append((co, suffix))
-                owners.append(obj.name)
-    if not sections:
+    if any(isinstance(e, Barrier) for e in entries):
+        return None
+    sections = [s for e in entries for s in e.sections]
+    if any(s.policy not in SINGLE_GROUP_POLICIES for s in sections):
+        return None
+    if not any(s.codeobj is not None for s in sections):
         return None
     # a CPU device runs one work-group on one core: separate kernels win there
     if mode == "auto" and (getattr(device.backend, "is_cpu", False)
                            or not _small(device, sections)):
         return None
-    codeobjs = _unique(co for co, _ in sections)
-    arrays = _unique_arrays(device, codeobjs)
-    if 8 * (len(arrays) + 5 + 2 * len(codeobjs)) > device.backend.max_param_bytes:
+    groups = [sorted((member_of(device, s) for s in e.sections), key=lambda m: m.body)
+              for e in entries]
+    members = [m for g in groups for m in g]
+    n_arrays = len(unique_arrays(members))
+    if 8 * (n_arrays + 4) > device.backend.max_param_bytes:
         return None         # too many arguments for one kernel on this device
-    name, text = _kernel_text(device, sections, codeobjs, arrays, profile)
-    return StepKernel(device, codeobjs, arrays, clock_arrays, name, text,
-                      owners if profile else None)
+    name, text = _kernel_text(groups, profile)
+    return StepKernel(device, groups, clock_arrays, name, text, profile)
 
 
 def _small(device, sections):
@@ -141,8 +134,10 @@ def _small(device, sections):
     updates) over more than `fuse_max_synapses` synapses (a step's synaptic
     events are a small fraction of them)."""
     from brian2.synapses.synapses import Synapses, SynapticPathway
-    for co, suffix in sections:
-        policy = dict(launches(co)["run"])[suffix]
+    for sec in sections:
+        co, policy = sec.codeobj, sec.policy
+        if co is None:
+            continue
         synaptic = isinstance(co.owner, (Synapses, SynapticPathway))
         if co.template_name == "synapses":
             # the pathway (Brian2 >= 2.10 makes the Synapses the owner)
@@ -162,54 +157,42 @@ def _small(device, sections):
     return True
 
 
-def _field_literal(ctype, value):
-    from .codeobject import literal
-    return f"(({ctype}){literal(value)})"
-
-
-def _kernel_text(device, sections, codeobjs, arrays, profile=False):
-    """The step kernel (its name, its source): parameters _a<k> for
-    ``arrays``, then seed, clock, nsteps, a capacity and a random stream per
-    code object (``profile``: then the cycle counts); the bodies are in the
-    code objects' kernel texts."""
-    index = {id(a): k for k, a in enumerate(arrays)}
-    position = {id(co): k for k, co in enumerate(codeobjs)}
-    params = [f"SG_GLOBAL {c_type(a.dtype)}* _a{k}" for k, a in enumerate(arrays)]
-    params += ["SG_GLOBAL const uint32_t* _sg_seed", "SG_GLOBAL int64_t* _sg_ts",
-               "SG_GLOBAL double* _sg_t", "SG_GLOBAL const double* _sg_dt",
-               "const int64_t _sg_nsteps"]
-    params += [f"const int64_t _sg_cap{k}" for k in range(len(codeobjs))]
-    # random streams are arguments: code objects made for a new run take new
-    # streams, and the source (and its compiled binary) must stay the same
-    params += [f"const uint32_t _sg_stream{k}" for k in range(len(codeobjs))]
+def _kernel_text(groups, profile=False):
+    """The step kernel (its name, its source): parameters _a<k> for the
+    members' arrays, the table, the RNG key, the clock's timestep (the
+    random numbers' counter), the number of steps (``profile``: then the
+    cycle counts per group)."""
+    members = [m for g in groups for m in g]
+    arrays = unique_arrays(members)
+    index = {id(a): k for k, (a, _) in enumerate(arrays)}
+    W = table_row_words(members)
+    params = [f"SG_GLOBAL {t}* _a{k}" for k, (_, t) in enumerate(arrays)]
+    params += ["SG_GLOBAL const int64_t* _sg_tab", "SG_GLOBAL const uint32_t* _sg_seed",
+               "SG_GLOBAL const int64_t* _sg_step", "const int64_t _sg_nsteps"]
     if profile:
         params.append("SG_GLOBAL int64_t* _sg_prof")
 
     def count(k):       # thread 0 adds the cycles since the last count
         return ("\n        if (SG_LID == 0) { const int64_t _sg_c = SG_CYCLES(); "
                 f"_sg_prof[{k}] += _sg_c - _sg_c0; _sg_c0 = _sg_c; }}" if profile else "")
-    local_vars = {}
-    for co, suffix in sections:
-        for t, n, size in co.ctx.locals.get(suffix, []):
-            if local_vars.setdefault(n, (t, size)) != (t, size):
-                raise ValueError(f"spikegpu: work-group array {n} declared twice "
-                                 "with different types or sizes")
-    calls = []
-    for n, (co, suffix) in enumerate(sections):
-        k = position[id(co)]
-        args = [f"_a{index[id(device.arrays[var])]}" for _, var in co.params]
-        args += [_field_literal(t, v) for _, t, v in co.fields]
-        args += ["_sg_seed", "_sg_ts", f"_sg_stream{k}", f"_sg_cap{k}", "0", "1"]
-        largs = "".join(f" SG_LOCAL_ARG({n})" for t, n, _ in co.ctx.locals.get(suffix, []))
-        calls.append(f"        {co.kernel_name}_{suffix}_body({', '.join(args)}{largs});\n"
-                     "        SG_BARRIER();" + count(n))
-    decls = "\n".join(f"    SG_LOCAL_DECL({t}, {n}, {size})" for n, (t, size) in local_vars.items())
-    body = "\n".join(calls)
+    blocks = []
+    base = 0
+    for k, g in enumerate(groups):
+        blocks.append(
+            f"        for (int32_t _m = 0; _m < {len(g)}; _m++) {{\n"
+            f"            SG_GLOBAL const int64_t *_row = _sg_tab + (int64_t)({base} + _m) * _W;\n"
+            f"{dispatch(g, lambda a: f'_a{index[id(a)]}', indent='            ')}\n"
+            f"            SG_BARRIER_LOCAL();\n"
+            f"        }}\n"
+            f"        SG_BARRIER();{count(k)}")
+        base += len(g)
+    decls = local_decls(members)
     if profile:
         decls += "\n    int64_t _sg_c0 = SG_CYCLES();"
     kernel = (f"SG_STEP_KERNEL KSTEP({', '.join(params)})\n{{\n{decls}\n"
-              f"    for (int64_t _sg_s = 0; _sg_s < _sg_nsteps; _sg_s++) {{\n{body}\n"
-              "        if (SG_LID == 0) { _sg_ts[0] += 1; _sg_t[0] = _sg_ts[0] * _sg_dt[0]; }\n"
-              f"        SG_BARRIER();{count(len(sections))}\n    }}\n}}\n")
+              f"    const int64_t _W = {W};\n"
+              f"    const int32_t _grp = 0, _ng = 1;\n"
+              f"    for (int64_t _sg_s = 0; _sg_s < _sg_nsteps; _sg_s++) {{\n"
+              + "\n".join(blocks) + "\n    }\n}\n")
     name = "step" + hashlib.sha1(kernel.encode()).hexdigest()[:16]
     return name, kernel.replace("KSTEP", name)

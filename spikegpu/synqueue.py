@@ -169,7 +169,8 @@ class _Propagation:
         return {"_sg_mode": self.mode, "_sg_rows": "serial" if serial else self.rows,
                 "_sg_start": self.start, "_sg_stop": self.stop, "_sg_maxrow": self.maxrow,
                 "_sg_nrange": self.stop - self.start, "_sg_warp": WARP,
-                "_sg_width": self.width, "_sg_identity": self.identity}
+                "_sg_width": self.width, "_sg_identity": self.identity,
+                "_sg_nsyn": self.n_syn}
 
     def _rowsyn(self):
         """The synapse of every CSR position (host copy: events in flight)."""

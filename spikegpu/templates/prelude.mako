@@ -156,9 +156,13 @@ SG_FN int32_t sg_group_scan(SG_LOCAL_PTR int32_t *buf, const int32_t v) {
     return buf[SG_LID];
 }
 ## Clocks tick on the device so that no value goes from host to device per step.
+SG_FN void _sg_tick_body(SG_GLOBAL int64_t *timestep, SG_GLOBAL double *t, SG_GLOBAL const double *dt,
+                         const int32_t _sg_grp, const int32_t _sg_ng) {
+    if (SG_GID == 0) { timestep[0] += 1; t[0] = timestep[0] * dt[0]; }
+}
 SG_KERNEL _sg_tick(SG_GLOBAL int64_t *timestep, SG_GLOBAL double *t, SG_GLOBAL const double *dt) {
     SG_WHOLE_GRID
-    if (SG_GID == 0) { timestep[0] += 1; t[0] = timestep[0] * dt[0]; }
+    _sg_tick_body(timestep, t, dt, _sg_grp, _sg_ng);
 }
 #define _sg_rand(_vidx) _sg_uniform(&_sg_rng)
 #define _sg_randn(_vidx) _sg_normal(&_sg_rng)

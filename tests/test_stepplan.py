@@ -1,0 +1,171 @@
+"""The step plan (spikegpu/stepplan.py) merges kernels that can run
+together and keeps Brian2's order where objects depend on each other;
+merged launches (spikegpu/merged.py) give what Brian2 gives."""
+import brian2
+import numpy as np
+import pytest
+from brian2 import (Network, NeuronGroup, PoissonInput, SpikeGeneratorGroup, SpikeMonitor,
+                    StateMonitor, Synapses, Hz, ms, run, seed)
+
+from conftest import compare, on_device, own
+
+
+def plan_names():
+    """The last run's plan: per launch group, the set of (object, kernel)."""
+    plan = brian2.get_device().last_plan
+    return [sorted((s.name, s.suffix) for s in e.sections) for e in plan]
+
+
+def group_of(plan, name, suffix="run"):
+    hits = [k for k, g in enumerate(plan) if (name, suffix) in g]
+    assert len(hits) == 1, (name, suffix, plan)
+    return hits[0]
+
+
+def inputs():
+    # exact arithmetic: integer weights, sums exact in any order
+    return SpikeGeneratorGroup(4, [0, 1, 2, 3, 0, 2, 1, 3], [1, 1, 2, 2, 3, 4, 5, 5] * ms)
+
+
+def atomic_pathways(info=None):
+    inp = inputs()
+    G = NeuronGroup(3, "v : 1")
+    A = Synapses(inp, G, on_pre="v_post += 1", name="a_add")
+    A.connect()
+    B = Synapses(inp, G, on_pre="v_post += 2*(j+1)", name="b_add")
+    B.connect("i != j")
+    St = StateMonitor(G, "v", record=True)
+    run(7 * ms)
+    if info is not None:
+        info.append(plan_names())
+    return own(v=St.v[:])
+
+
+def test_atomic_adds_onto_one_target_share_a_launch(backend):
+    info = []
+    compare(backend, lambda: atomic_pathways(), rtol=0)
+    on_device(backend, atomic_pathways, info)
+    plan = info[0]
+    assert group_of(plan, "a_add_pre") == group_of(plan, "b_add_pre")
+
+
+def write_then_read(info=None):
+    """In one slot, a pathway sets a target variable and the next (by name)
+    reads it: Brian2 runs them in this order, so must we."""
+    inp = inputs()
+    G = NeuronGroup(3, "v : 1\nx : 1")
+    G.v = "10*(i+1)"
+    A = Synapses(inp, G, on_pre="v_post = v_post + 1 + i", name="a_set")   # not +=: ordered
+    A.connect()
+    B = Synapses(inp, G, "seen : 1", on_pre="seen = v_post", name="b_read")
+    B.connect()
+    run(7 * ms)
+    if info is not None:
+        info.append(plan_names())
+    return own(v=G.v[:], seen=B.seen[:])
+
+
+def test_write_then_read_stay_ordered(backend):
+    info = []
+    ref = compare(backend, write_then_read, rtol=0)
+    assert ref["seen"].max() > 10       # B saw what A wrote in the same step
+    on_device(backend, write_then_read, info)
+    plan = info[0]
+    assert group_of(plan, "a_set_pre") < group_of(plan, "b_read_pre")
+
+
+def poisson_inputs(overlap, info=None):
+    seed(3)
+    G = NeuronGroup(300, "dv/dt = -v/(5*ms) : 1")
+    pops = [G[:100], G[100:200], G[200:]] if not overlap else [G[:150], G[100:200], G[150:]]
+    inputs = [PoissonInput(p, "v", N=5 + k, rate=50 * Hz * (k + 1), weight=1.0 + k)
+              for k, p in enumerate(pops)]
+    Network(G, *inputs).run(5 * ms)     # (run() does not collect from lists)
+    if info is not None:
+        info.append([[n for n, _ in g if n.startswith("poissoninput")]
+                     for g in plan_names()])
+    return own(v=G.v[:])
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_poisson_inputs_merge_where_disjoint(backend, overlap):
+    info = []
+    a = on_device(backend, poisson_inputs, overlap, info)
+    b = on_device(backend, poisson_inputs, overlap)
+    np.testing.assert_array_equal(a["v"], b["v"])       # seed(): bitwise the same
+    assert np.count_nonzero(a["v"][:100]) and np.count_nonzero(a["v"][200:])
+    groups = [g for g in info[0] if g]
+    if overlap:     # [:150] and [100:200] overlap, [100:200] and [150:] too
+        assert len(groups) >= 2
+    else:
+        assert len(groups) == 1 and len(groups[0]) == 3
+
+
+def poisson_statistics():
+    seed(4)
+    G = NeuronGroup(3000, "v : 1")
+    P1 = PoissonInput(G[:1000], "v", N=20, rate=100 * Hz, weight=1.0)  # noqa: F841
+    P2 = PoissonInput(G[1000:], "v", N=10, rate=200 * Hz, weight=2.0)  # noqa: F841
+    run(10 * ms)
+    return own(v=G.v[:])
+
+
+def test_merged_poisson_inputs_draw_right(backend):
+    v = on_device(backend, poisson_statistics)["v"]
+    # 100 steps of binomial(N, rate*dt): mean 100*N*p*weight
+    for part, (n, p, w) in ((v[:1000], (20, 0.01, 1)), (v[1000:], (10, 0.02, 2))):
+        mean, sd = 100 * n * p * w, w * np.sqrt(100 * n * p * (1 - p))
+        assert abs(part.mean() - mean) < 5 * sd / np.sqrt(len(part))
+        assert part.std() == pytest.approx(sd, rel=0.15)
+
+
+def many_pathways():
+    """A small 'microcircuit': subgroups of one group, a Synapses per pair,
+    heterogeneous delays, exact weights (deterministic: compared with
+    Brian2's runtime)."""
+    G = NeuronGroup(120, "dv/dt = (1.2 - v)/(10*ms) : 1", threshold="v > 1",
+                    reset="v = 0", refractory=1 * ms, method="exact")
+    G.v = "(i % 17) / 17.0"
+    pops = [G[:40], G[40:80], G[80:]]
+    syns = []
+    for a, src in enumerate(pops):
+        for b, tgt in enumerate(pops):
+            S = Synapses(src, tgt, "w : 1", on_pre="v_post += w")
+            S.connect(f"(i*7 + j*3 + {a + b}) % {5 + a} == 0")
+            S.w = f"{(-1) ** a} * (1 + (i + j) % 4) / 64"
+            S.delay = "((i + 2*j) % 7) * 0.3*ms"
+            syns.append(S)
+    M = SpikeMonitor(G)
+    Network(G, M, *syns).run(30 * ms)
+    return own(i=M.i[:], t=M.t[:] / ms, v=G.v[:])
+
+
+def test_many_pathways_merged_like_brian2(backend):
+    ref = compare(backend, many_pathways)
+    assert len(ref["i"]) > 50
+    # nine pathways' kernels share launches: far fewer launch groups than kernels
+    on_device(backend, many_pathways)
+
+
+def test_merged_and_unmerged_bitwise_equal(backend, monkeypatch):
+    import spikegpu.runloop as runloop
+    merged = on_device(backend, many_pathways)
+    orig = runloop.plan_step
+    monkeypatch.setattr(runloop, "plan_step",
+                        lambda dev, objs, clocks, merge=True: orig(dev, objs, clocks, False))
+    separate = on_device(backend, many_pathways)
+    for k in merged:
+        np.testing.assert_array_equal(merged[k], separate[k])
+
+
+def test_plan_has_few_launches(backend):
+    def go():
+        out = many_pathways()
+        dev = brian2.get_device()
+        out["groups"] = np.array([len(dev.last_plan)])
+        out["kernels"] = np.array([sum(len(g.sections) for g in dev.last_plan)])
+        return out
+    got = on_device(backend, go)
+    # 9 pathways x (push, run, advance) + neurons + monitor + tick
+    assert got["kernels"][0] >= 30
+    assert got["groups"][0] <= 8
