@@ -50,9 +50,14 @@ class GPUDevice(Device):
         self.graph_block_steps = 1000
         #: run whole steps in one kernel (stepkernel.py): 'auto' (small
         #: networks), True (whenever possible) or False
-        self.fuse = {"0": False, "1": True}.get(os.environ.get("SPIKEGPU_FUSE", ""), "auto")
+        self.fuse = {"0": False, "1": True, "grid": "grid"}.get(
+            os.environ.get("SPIKEGPU_FUSE", ""), "auto")
         self.fuse_max_neurons = 4096
         self.fuse_max_synapses = 2 ** 21
+        #: 'auto' fuses larger networks over the whole device (CUDA)
+        self.fuse_grid_auto = True
+        #: blocks per multiprocessor of the grid-wide fused kernel (at most)
+        self.grid_blocks_per_cu = 2
         self._init_state()
 
     def _init_state(self):
@@ -78,8 +83,8 @@ class GPUDevice(Device):
             self.use_graphs = bool(kwargs.pop("graphs"))
         if "fuse" in kwargs:
             fuse = kwargs.pop("fuse")
-            if fuse not in ("auto", True, False):
-                raise ValueError("gpu_standalone: fuse must be 'auto', True or False")
+            if fuse not in ("auto", True, False, "grid"):
+                raise ValueError("gpu_standalone: fuse must be 'auto', True, 'grid' or False")
             self.fuse = fuse
         if backend is not None:
             if backend not in ("auto", "cuda", "opencl"):

@@ -11,6 +11,13 @@ group's member.  Results are bitwise those of separate kernels: the same
 bodies, the same random streams (keyed by the clock's timestep on the
 device).
 
+On CUDA a second form runs the same groups over the whole device
+(``grid``): a block per multiprocessor (or as many as fit), launched
+cooperatively so that all are resident; a group's work-groups are spread
+over the blocks as in a merged launch (the same table and dispatch), and
+a grid-wide barrier (``sg_grid_sync``) separates the groups.  Medium and
+large networks then pay a barrier per group instead of a launch.
+
 ``plan()`` decides whether a run can use it; `runloop.py` launches it once per
 block of steps (the blocks that monitors' buffers are sized for).
 
@@ -24,8 +31,8 @@ import hashlib
 
 import numpy as np
 
-from .merged import (dispatch, fill_table, local_decls, member_of, table_row_words,
-                     unique_arrays)
+from .merged import (assign_groups, dispatch, fill_table, find_member, local_decls,
+                     member_of, table_row_words, unique_arrays)
 from .stepplan import Barrier
 
 #: launch policies whose kernels are correct with a single work-group (all
@@ -36,8 +43,9 @@ SINGLE_GROUP_POLICIES = {"elements", "events", "group", "single", "spike_blocks"
 
 
 class StepKernel:
-    def __init__(self, device, groups, clock_arrays, name, text, profile=False):
+    def __init__(self, device, groups, clock_arrays, name, text, profile=False, grid=False):
         self.device = device
+        self.grid = grid                  # over the whole device (else one work-group)
         self.groups = groups              # [[Member]] in step order
         self.members = [m for g in groups for m in g]
         self.arrays = [a for a, _ in unique_arrays(self.members)]
@@ -55,7 +63,16 @@ class StepKernel:
             list(codeobjs.values()), "the fused step kernel of "
             + ", ".join(sorted({m.owner_name for m in self.members})), [self.text])
         self.kernel = program.kernel(self.name)
-        self.local_size = min(be.group_size, be.kernel_max_group(self.kernel))
+        if self.grid:
+            self.local_size = be.max_work_group
+            self.coop = be.cooperative_kernel(program, self.name)
+            per_sm = max(1, min(self.device.grid_blocks_per_cu,
+                                self.coop.max_blocks_per_sm(self.local_size)))
+            self.blocks = per_sm * be.compute_units
+            self.barrier_buf = be.alloc(8)
+            be.upload(self.barrier_buf, np.zeros(2, dtype=np.uint32))
+        else:
+            self.local_size = min(be.group_size, be.kernel_max_group(self.kernel))
         if self.profile_names is not None:
             self.cycles = np.zeros(len(self.groups), dtype=np.int64)
             self.cycles_buf = be.alloc(self.cycles.nbytes)
@@ -80,7 +97,10 @@ class StepKernel:
         dev = self.device
         be = dev.backend
         seed_buf, _ = dev.random.buffers()
-        tab = fill_table(self.members, first_group=[0] * len(self.members))
+        if self.grid:       # consecutive work-groups within each group
+            tab = np.concatenate([fill_table(g) for g in self.groups])
+        else:
+            tab = fill_table(self.members, first_group=[0] * len(self.members))
         if self.table_buf is not None:
             be.free(self.table_buf)
         self.table_buf = be.alloc(tab.nbytes)
@@ -89,6 +109,8 @@ class StepKernel:
             a.ensure_device(be)
         out = [a.buf for a in self.arrays]
         out += [self.table_buf, seed_buf, self.clock_arrays[0].buf, np.int64(0)]
+        if self.grid:
+            out.append(self.barrier_buf)
         if self.profile_names is not None:
             out.append(self.cycles_buf)
         return out
@@ -96,7 +118,11 @@ class StepKernel:
     def launch(self, args, nsteps):
         args = list(args)       # backends may keep the list they last set
         args[len(self.arrays) + 3] = np.int64(nsteps)     # after table, seed, step
-        self.device.backend.launch(self.kernel, self.local_size, self.local_size, args)
+        be = self.device.backend
+        if self.grid:
+            be.launch_cooperative(self.coop, self.blocks, self.local_size, args)
+        else:
+            be.launch(self.kernel, self.local_size, self.local_size, args)
 
 
 def plan(device, entries, clock_arrays, profile=False):
@@ -104,7 +130,10 @@ def plan(device, entries, clock_arrays, profile=False):
     when the step cannot or should not be fused (``profile``: with cycle
     counts per group, None where the backend cannot count)."""
     mode = device.fuse
-    if mode is False or (profile and not device.backend.has_cycle_counter):
+    be = device.backend
+    if mode is False or (profile and not be.has_cycle_counter):
+        return None
+    if mode == "grid" and not be.supports_grid_sync:
         return None
     if any(isinstance(e, Barrier) for e in entries):
         return None
@@ -113,18 +142,26 @@ def plan(device, entries, clock_arrays, profile=False):
         return None
     if not any(s.codeobj is not None for s in sections):
         return None
-    # a CPU device runs one work-group on one core: separate kernels win there
-    if mode == "auto" and (getattr(device.backend, "is_cpu", False)
-                           or not _small(device, sections)):
-        return None
+    grid = mode == "grid"
+    if mode == "auto":
+        # a CPU device runs one work-group on one core: separate kernels win there
+        if getattr(be, "is_cpu", False):
+            return None
+        if not _small(device, sections):
+            if not (be.supports_grid_sync and device.fuse_grid_auto):
+                return None
+            grid = True
     groups = [sorted((member_of(device, s) for s in e.sections), key=lambda m: m.body)
               for e in entries]
     members = [m for g in groups for m in g]
     n_arrays = len(unique_arrays(members))
-    if 8 * (n_arrays + 4) > device.backend.max_param_bytes:
+    if 8 * (n_arrays + 6) > be.max_param_bytes:
         return None         # too many arguments for one kernel on this device
-    name, text = _kernel_text(groups, profile)
-    return StepKernel(device, groups, clock_arrays, name, text, profile)
+    if grid:
+        for g in groups:
+            assign_groups(device, g, be.max_work_group)
+    name, text = _kernel_text(groups, profile, grid)
+    return StepKernel(device, groups, clock_arrays, name, text, profile, grid)
 
 
 def _small(device, sections):
@@ -157,7 +194,7 @@ def _small(device, sections):
     return True
 
 
-def _kernel_text(groups, profile=False):
+def _kernel_text(groups, profile=False, grid=False):
     """The step kernel (its name, its source): parameters _a<k> for the
     members' arrays, the table, the RNG key, the clock's timestep (the
     random numbers' counter), the number of steps (``profile``: then the
@@ -169,29 +206,50 @@ def _kernel_text(groups, profile=False):
     params = [f"SG_GLOBAL {t}* _a{k}" for k, (_, t) in enumerate(arrays)]
     params += ["SG_GLOBAL const int64_t* _sg_tab", "SG_GLOBAL const uint32_t* _sg_seed",
                "SG_GLOBAL const int64_t* _sg_step", "const int64_t _sg_nsteps"]
+    if grid:
+        params.append("unsigned int* _sg_bar")
     if profile:
         params.append("SG_GLOBAL int64_t* _sg_prof")
 
-    def count(k):       # thread 0 adds the cycles since the last count
-        return ("\n        if (SG_LID == 0) { const int64_t _sg_c = SG_CYCLES(); "
+    def count(k):       # thread 0 (of block 0) adds the cycles since the last count
+        first = "SG_LID == 0 && SG_RAW_GROUP == 0" if grid else "SG_LID == 0"
+        return (f"\n        if ({first}) {{ const int64_t _sg_c = SG_CYCLES(); "
                 f"_sg_prof[{k}] += _sg_c - _sg_c0; _sg_c0 = _sg_c; }}" if profile else "")
+    arg = lambda a: f"_a{index[id(a)]}"      # noqa: E731
     blocks = []
     base = 0
     for k, g in enumerate(groups):
-        blocks.append(
-            f"        for (int32_t _m = 0; _m < {len(g)}; _m++) {{\n"
-            f"            SG_GLOBAL const int64_t *_row = _sg_tab + (int64_t)({base} + _m) * _W;\n"
-            f"{dispatch(g, lambda a: f'_a{index[id(a)]}', indent='            ')}\n"
-            f"            SG_BARRIER_LOCAL();\n"
-            f"        }}\n"
-            f"        SG_BARRIER();{count(k)}")
+        if grid:        # the group's work-groups spread over the blocks
+            last = f"(int64_t)({base + len(g) - 1}) * _W"
+            blocks.append(
+                f"        {{\n"
+                f"        SG_GLOBAL const int64_t *_tab = _sg_tab + (int64_t){base} * _W;\n"
+                f"        const int32_t _tot = (int32_t)(_sg_tab[{last}] + _sg_tab[{last} + 1]);\n"
+                f"        for (int32_t _v = SG_RAW_GROUP; _v < _tot; _v += SG_RAW_NGROUPS) {{\n"
+                f"{find_member(len(g), '_v', indent='            ')}\n"
+                f"            SG_GLOBAL const int64_t *_row = _tab + (int64_t)_m * _W;\n"
+                f"            const int32_t _grp = _v - (int32_t)_row[0], _ng = (int32_t)_row[1];\n"
+                f"{dispatch(g, arg, indent='            ')}\n"
+                f"            SG_BARRIER_LOCAL();\n"
+                f"        }}\n"
+                f"        }}\n"
+                f"        sg_grid_sync(_sg_bar);{count(k)}")
+        else:           # one work-group: each member over its whole grid
+            blocks.append(
+                f"        for (int32_t _m = 0; _m < {len(g)}; _m++) {{\n"
+                f"            SG_GLOBAL const int64_t *_row = _sg_tab + (int64_t)({base} + _m) * _W;\n"
+                f"            const int32_t _grp = 0, _ng = 1;\n"
+                f"{dispatch(g, arg, indent='            ')}\n"
+                f"            SG_BARRIER_LOCAL();\n"
+                f"        }}\n"
+                f"        SG_BARRIER();{count(k)}")
         base += len(g)
     decls = local_decls(members)
     if profile:
         decls += "\n    int64_t _sg_c0 = SG_CYCLES();"
-    kernel = (f"SG_STEP_KERNEL KSTEP({', '.join(params)})\n{{\n{decls}\n"
+    kernel = (f"{'SG_GRID_KERNEL' if grid else 'SG_STEP_KERNEL'} KSTEP({', '.join(params)})\n"
+              f"{{\n{decls}\n"
               f"    const int64_t _W = {W};\n"
-              f"    const int32_t _grp = 0, _ng = 1;\n"
               f"    for (int64_t _sg_s = 0; _sg_s < _sg_nsteps; _sg_s++) {{\n"
               + "\n".join(blocks) + "\n    }\n}\n")
     name = "step" + hashlib.sha1(kernel.encode()).hexdigest()[:16]

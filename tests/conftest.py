@@ -30,7 +30,7 @@ def _fresh_brian():
     brian2.prefs.core.default_float_dtype = np.float64
     brian2.defaultclock.dt = 0.1 * brian2.ms
     spikegpu.gpu_standalone_device.use_graphs = True
-    spikegpu.gpu_standalone_device.fuse = {"0": False, "1": True}.get(
+    spikegpu.gpu_standalone_device.fuse = {"0": False, "1": True, "grid": "grid"}.get(
         os.environ.get("SPIKEGPU_FUSE", ""), "auto")
     yield
     from brian2.devices.device import reinit_devices

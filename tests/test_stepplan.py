@@ -169,3 +169,33 @@ def test_plan_has_few_launches(backend):
     # 9 pathways x (push, run, advance) + neurons + monitor + tick
     assert got["kernels"][0] >= 30
     assert got["groups"][0] <= 8
+
+
+def many_groups():
+    """120 groups of one model: their state updaters share one launch whose
+    arrays (600 pointers, 4.8 KB) exceed the 4 KB of classic CUDA kernel
+    parameters and PoCL's 1 KB: launched in parts where they must be."""
+    groups = []
+    for k in range(120):
+        G = NeuronGroup(7, """dv/dt = (a - v)/(10*ms) : 1
+                              du/dt = (v - u)/(5*ms) : 1
+                              dw/dt = (u - w)/(7*ms) : 1
+                              dx/dt = (w - x)/(3*ms) : 1
+                              a : 1 (constant)""", method="euler")
+        G.a = f"{k % 5} + i"
+        groups.append(G)
+    Network(*groups).run(3 * ms)
+    return own(x=np.concatenate([G.x[:] for G in groups]),
+               v=np.concatenate([G.v[:] for G in groups]))
+
+
+def test_many_groups_share_a_launch_in_parts(backend):
+    def go():
+        out = many_groups()
+        dev = brian2.get_device()
+        out["sizes"] = np.array([len(e.sections) for e in dev.last_plan])
+        return out
+    ref = compare(backend, many_groups)
+    assert ref["x"].max() > 0
+    got = on_device(backend, go)
+    assert got["sizes"].max() == 120 + 1        # all updaters (and the tick) merged

@@ -101,6 +101,8 @@ class Backend:
     supports_graphs = False
     #: kernels can read a cycle counter (SG_CYCLES(); profiling the fused step)
     has_cycle_counter = False
+    #: cooperative launches and sg_grid_sync (the grid-wide fused step kernel)
+    supports_grid_sync = False
 
     # -- properties -------------------------------------------------------
     @property

@@ -29,8 +29,9 @@ def available():
 
 
 class CUDAProgram:
-    def __init__(self, module):
+    def __init__(self, module, cubin=None):
         self._module = module
+        self.cubin = cubin
         self._kernels = {}
 
     def kernel(self, name):
@@ -68,15 +69,30 @@ class CUDABackend(Backend):
         self.group_size = 1024
         self.compute_units = self.cu_device.get_attribute(
             drv.device_attribute.MULTIPROCESSOR_COUNT)
+        #: kernel arguments: 32,764 bytes from CUDA 12.1 on Volta and newer
+        #: (merged launches of many objects pass many arrays), else 4,096
+        if drv.get_driver_version() >= 12010 and cc[0] >= 7:
+            self.max_param_bytes = 32764
+        #: 'nvrtc' (in the process, libnvrtc) or 'nvcc' (a process per
+        #: program, PyCUDA's compiler); SPIKEGPU_CUDA_COMPILER chooses
+        from . import nvrtc
+        choice = os.environ.get("SPIKEGPU_CUDA_COMPILER", "auto")
+        if choice not in ("auto", "nvrtc", "nvcc"):
+            raise BackendError(f"SPIKEGPU_CUDA_COMPILER={choice!r}: use nvrtc, nvcc or auto")
+        if choice == "nvrtc" and not nvrtc.available():
+            raise BackendError("SPIKEGPU_CUDA_COMPILER=nvrtc, but libnvrtc was not found "
+                               "(set SPIKEGPU_NVRTC to its path)")
+        self.compiler = choice if choice != "auto" else (
+            "nvrtc" if nvrtc.available() else "nvcc")
 
     def memory_info(self):
         free, total = self.drv.mem_get_info()
         return free, total
 
     def build(self, source, what="kernels", options=()):
-        from pycuda.compiler import compile as nvcc_compile
+        compiler = self.compiler
         opts = ["-O3", "--fmad=false", "-w"] + list(options)
-        key = source_key("cuda", self.device_name, self.drv.get_driver_version(),
+        key = source_key("cuda", compiler, self.device_name, self.drv.get_driver_version(),
                          " ".join(opts), source)
         path = os.path.join(cache_dir(), f"cuda-{key}.cubin")
         if os.path.exists(path):
@@ -85,16 +101,22 @@ class CUDABackend(Backend):
         else:
             self.n_builds += 1
             try:
-                cubin = nvcc_compile(source, options=opts, arch=self.arch,
-                                     no_extern_c=True, cache_dir=False)
-            except Exception as exc:  # pycuda.driver.CompileError
+                if compiler == "nvrtc":
+                    from . import nvrtc
+                    cubin = nvrtc.compile_cubin(source, self.arch,
+                                                ["--fmad=false", "-w"] + list(options))
+                else:
+                    from pycuda.compiler import compile as nvcc_compile
+                    cubin = nvcc_compile(source, options=opts, arch=self.arch,
+                                         no_extern_c=True, cache_dir=False)
+            except Exception as exc:  # pycuda.driver.CompileError, NVRTCError
                 log = getattr(exc, "stderr", "") or str(exc)
                 raise KernelBuildError(annotate_build_log(source, log, what)) from None
             tmp = path + f".{os.getpid()}"
             with open(tmp, "wb") as f:
                 f.write(cubin)
             os.replace(tmp, path)
-        return CUDAProgram(self.drv.module_from_buffer(cubin))
+        return CUDAProgram(self.drv.module_from_buffer(cubin), cubin)
 
     def alloc(self, nbytes):
         try:
@@ -154,6 +176,16 @@ class CUDABackend(Backend):
 
     def launch_graph(self, graph):
         graph.launch(self.stream.handle)
+
+    # -- the grid-wide fused step kernel (see cooperative.py) ----------------
+    supports_grid_sync = True
+
+    def cooperative_kernel(self, program, name):
+        from .cooperative import CooperativeKernel
+        return CooperativeKernel(program.cubin, name)
+
+    def launch_cooperative(self, kernel, grid, block, args):
+        kernel.launch(self.stream.handle, grid, block, args)
 
     def dialect(self):
         return "cuda"

@@ -51,8 +51,16 @@ SG_FN float sg_atomic_add_float(SG_GLOBAL float *p, float v) {
     return as_float(old);
 }
 %else:
+#ifdef __CUDACC_RTC__
+## NVRTC has no system headers; math functions are built in
+typedef signed char int8_t;   typedef unsigned char uint8_t;
+typedef short int16_t;        typedef unsigned short uint16_t;
+typedef int int32_t;          typedef unsigned int uint32_t;
+typedef long long int64_t;    typedef unsigned long long uint64_t;
+#else
 #include <stdint.h>
 #include <math.h>
+#endif
 #define SG_KERNEL extern "C" __global__ void
 #define SG_GLOBAL
 #define SG_LOCAL __shared__
@@ -81,6 +89,27 @@ SG_FN float sg_atomic_add_float(SG_GLOBAL float *p, float v) {
 #ifndef NAN
 #define NAN (__int_as_float(0x7fffffff))
 #endif
+## A barrier of the whole grid (the fused step kernel over all multiprocessors,
+## launched cooperatively: every block is resident).  bar[0] counts arrivals,
+## bar[1] is the generation; the last block to arrive resets and advances it.
+SG_FN void sg_grid_sync(unsigned int *bar) {
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        volatile unsigned int *vbar = bar;
+        const unsigned int gen = vbar[1];
+        __threadfence();
+        if (atomicAdd(&bar[0], 1u) == gridDim.x - 1) {
+            atomicExch(&bar[0], 0u);
+            __threadfence();
+            atomicAdd(&bar[1], 1u);
+        } else {
+            while (vbar[1] == gen) { }
+        }
+        __threadfence();
+    }
+    __syncthreads();
+}
+#define SG_GRID_KERNEL extern "C" __global__ void __launch_bounds__(256)
 SG_FN int sg_atomic_add_int(int32_t *p, int32_t v) { return atomicAdd(p, v); }
 SG_FN int sg_atomic_cas_int(int32_t *p, int32_t cmp, int32_t v) { return atomicCAS(p, cmp, v); }
 SG_FN double sg_atomic_add_double(double *p, double v) { return atomicAdd(p, v); }
