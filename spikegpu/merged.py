@@ -111,10 +111,11 @@ def table_row_words(members):
     return ROW_HEADER + max([len(m.fields) for m in members] + [0])
 
 
-def fill_table(members, first_group=None):
-    """The table of ``members`` (int64, a row each); ``first_group``: the
-    first work-group of each member (default: consecutive by `groups`)."""
-    W = table_row_words(members)
+def fill_table(members, first_group=None, width=None):
+    """The table of ``members`` (int64, a row each, ``width`` words or as
+    many as they need); ``first_group``: the first work-group of each
+    member (default: consecutive by `groups`)."""
+    W = width or table_row_words(members)
     tab = np.zeros((len(members), W), dtype=np.int64)
     start = 0
     for k, m in enumerate(members):

@@ -66,9 +66,9 @@ class StepKernel:
         if self.grid:
             self.local_size = be.max_work_group
             self.coop = be.cooperative_kernel(program, self.name)
-            per_sm = max(1, min(self.device.grid_blocks_per_cu,
-                                self.coop.max_blocks_per_sm(self.local_size)))
-            self.blocks = per_sm * be.compute_units
+            per_cu = max(1, min(self.device.grid_blocks_per_cu,
+                                be.resident_groups(self.coop, self.local_size)))
+            self.blocks = per_cu * be.compute_units
             self.barrier_buf = be.alloc(8)
             be.upload(self.barrier_buf, np.zeros(2, dtype=np.uint32))
         else:
@@ -98,7 +98,8 @@ class StepKernel:
         be = dev.backend
         seed_buf, _ = dev.random.buffers()
         if self.grid:       # consecutive work-groups within each group
-            tab = np.concatenate([fill_table(g) for g in self.groups])
+            W = table_row_words(self.members)
+            tab = np.concatenate([fill_table(g, width=W) for g in self.groups])
         else:
             tab = fill_table(self.members, first_group=[0] * len(self.members))
         if self.table_buf is not None:
@@ -207,7 +208,7 @@ def _kernel_text(groups, profile=False, grid=False):
     params += ["SG_GLOBAL const int64_t* _sg_tab", "SG_GLOBAL const uint32_t* _sg_seed",
                "SG_GLOBAL const int64_t* _sg_step", "const int64_t _sg_nsteps"]
     if grid:
-        params.append("unsigned int* _sg_bar")
+        params.append("SG_GLOBAL unsigned int* _sg_bar")
     if profile:
         params.append("SG_GLOBAL int64_t* _sg_prof")
 

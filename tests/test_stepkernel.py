@@ -202,3 +202,24 @@ def test_profile_splits_the_loop_by_object(backend):
 def _has_cycle_counter(backend):
     from spikegpu import backends
     return backends.get_backend(backend).has_cycle_counter
+
+
+@pytest.mark.slow      # PoCL takes minutes to compile the grid form
+@pytest.mark.parametrize("name", ["noisy_delayed", "propagation", "large_group"])
+def test_grid_form_with_one_block(backend, monkeypatch, name):
+    """The grid form's work distribution (groups' work-groups spread over
+    the blocks by the table, the dispatch) on any device: with one block
+    the grid-wide barrier is trivial, so even a CPU device runs it."""
+    from spikegpu import backends
+    be = backends.get_backend(backend)
+    monkeypatch.setattr(type(be), "supports_grid_sync", True, raising=False)
+    monkeypatch.setattr(be, "compute_units", 1)
+    fn, atol = MODELS[name]
+    fused = on_device(backend, with_mode(fn, "grid"))
+    monkeypatch.undo()
+    separate = on_device(backend, with_mode(fn, False))
+    assert fused.pop("mode")[0] == "fused"
+    separate.pop("mode")
+    for out in (fused, separate):
+        out.pop("graphs", None)
+    assert_same(separate, fused, rtol=0, atol=atol)

@@ -184,6 +184,10 @@ class CUDABackend(Backend):
         from .cooperative import CooperativeKernel
         return CooperativeKernel(program.cubin, name)
 
+    def resident_groups(self, kernel, block):
+        """Blocks of ``block`` threads one multiprocessor holds at once."""
+        return kernel.max_blocks_per_sm(block)
+
     def launch_cooperative(self, kernel, grid, block, args):
         kernel.launch(self.stream.handle, grid, block, args)
 

@@ -214,5 +214,22 @@ class OpenCLBackend(Backend):
         return kernel.get_work_group_info(self.cl.kernel_work_group_info.WORK_GROUP_SIZE,
                                           self.device)
 
+    # -- the grid-wide fused step kernel ----------------------------------------
+    # OpenCL has no cooperative launch: a work-group per compute unit, which a
+    # GPU keeps resident (a CPU device runs work-groups one after another on
+    # few threads: none there)
+    @property
+    def supports_grid_sync(self):
+        return not self.is_cpu and os.environ.get("SPIKEGPU_OPENCL_GRID", "1") != "0"
+
+    def cooperative_kernel(self, program, name):
+        return program.kernel(name)
+
+    def resident_groups(self, kernel, block):
+        return 1
+
+    def launch_cooperative(self, kernel, grid, block, args):
+        self.launch(kernel, grid * block, block, args)
+
     def dialect(self):
         return "opencl"

@@ -32,6 +32,26 @@ typedef long int64_t;  typedef ulong uint64_t;
 #define SG_AS_INT(x) as_int(x)
 #define SG_AS_FLOAT(x) as_float(x)
 #define SG_CYCLES() ((int64_t)0)
+## A barrier of the whole grid (the fused step kernel over all compute units:
+## a work-group per compute unit, every one resident on a GPU).  bar[0]
+## counts arrivals, bar[1] is the generation.  Not for CPU devices.
+SG_FN void sg_grid_sync(__global volatile uint *bar) {
+    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+    if (get_local_id(0) == 0) {
+        const uint gen = atomic_add(&bar[1], 0u);
+        mem_fence(CLK_GLOBAL_MEM_FENCE);
+        if (atomic_inc(&bar[0]) == get_num_groups(0) - 1) {
+            atomic_xchg(&bar[0], 0u);
+            mem_fence(CLK_GLOBAL_MEM_FENCE);
+            atomic_inc(&bar[1]);
+        } else {
+            while (atomic_add(&bar[1], 0u) == gen) { }
+        }
+        mem_fence(CLK_GLOBAL_MEM_FENCE);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+}
+#define SG_GRID_KERNEL __kernel void
 SG_FN int sg_atomic_add_int(SG_GLOBAL int32_t *p, int32_t v) { return atomic_add(p, v); }
 SG_FN int sg_atomic_cas_int(SG_GLOBAL int32_t *p, int32_t cmp, int32_t v) { return atomic_cmpxchg(p, cmp, v); }
 SG_FN double sg_atomic_add_double(SG_GLOBAL double *p, double v) {

@@ -2,19 +2,27 @@
 # Run on the lent GPU machine (CI has no GPU).  From the repo root, after the
 # kit is staged (bash ../shared/gpu/stage.sh) and carried as .gpu:
 #   source .gpu/gpu/setup-gpu.sh || exit 1; bash tests/gpu/run-on-gpu.sh [what...]
-# what: info tests demo bench prop rows ktimes cmdbuf profile (default: info tests demo bench).  Output files go to $OUT if set.
+# what: info probe tests demo bench micro compilers modes prop rows ktimes cmdbuf profile
+# (default: info probe tests demo bench).  Output files go to $OUT if set.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 OUT="${OUT:-/tmp/spikegpu-out}"; mkdir -p "$OUT"
-what="${*:-info tests demo bench}"
+what="${*:-info probe tests demo bench}"
 rc=0
 for w in $what; do
   case "$w" in
     info)  python3 -m spikegpu info || rc=1 ;;
-    tests) SPIKEGPU_TEST_BACKENDS=cuda,opencl python3 -m pytest -q -p no:warnings \
-               -p no:cacheprovider -m "not slow" tests 2>&1 | tee "$OUT/tests.log" | tail -40
+    probe) # the grid-wide barrier on NVIDIA's OpenCL (no cooperative launch
+           # there): if it hangs, the rest runs without it
+           if ! timeout 120 env SPIKEGPU_TEST_BACKENDS=opencl python3 -m pytest -q -x -p no:cacheprovider \
+                  tests/test_stepkernel.py -k "grid_fused and propagation" > "$OUT/probe.log" 2>&1; then
+             echo "probe: the OpenCL grid barrier failed or hung: SPIKEGPU_OPENCL_GRID=0"; tail -5 "$OUT/probe.log"
+             export SPIKEGPU_OPENCL_GRID=0
+           else echo "probe: OpenCL grid barrier ok"; fi ;;
+    tests) SPIKEGPU_TEST_BACKENDS=cuda,opencl timeout 540 python3 -m pytest -q -p no:warnings \
+               -p no:cacheprovider -m "not slow" -n ${WORKERS:-6} --timeout=240 tests 2>&1 | tee "$OUT/tests.log" | tail -40
            [ "${PIPESTATUS[0]}" = 0 ] || rc=1 ;;
     demo)  SPIKEGPU_BACKEND=cuda python3 examples/demo.py "$OUT/raster-cuda.png" || rc=1 ;;
     bench) ANCHOR_THREADS=${ANCHOR_THREADS:-2} python3 benchmarks/step_overhead.py --backends cuda,opencl --anchors \
@@ -26,6 +34,16 @@ for w in $what; do
                --json "$OUT/propagation-cuda-1e6.json" || rc=1
            python3 benchmarks/propagation.py --backend opencl --sizes 10000 \
                --json "$OUT/propagation-opencl.json" || rc=1 ;;
+    micro) # the microcircuit, 64 and 8 Synapses, cold and warm cache (BACKENDS, MICRO_ARGS)
+           python3 benchmarks/microcircuit.py --suite gpu --backends ${BACKENDS:-cuda} \
+               --json "$OUT/microcircuit.json" ${MICRO_ARGS:-} || rc=1 ;;
+    compilers) # time before the first step with an empty cache: NVRTC against nvcc
+           for c in nvrtc nvcc; do
+             SPIKEGPU_CUDA_COMPILER=$c SPIKEGPU_CACHE_DIR=$(mktemp -d) python3 benchmarks/microcircuit.py \
+               --impl spikegpu/cuda --duration 0.1 | grep RESULT | sed "s/^/$c /" || rc=1
+           done ;;
+    modes) python3 benchmarks/modes.py --backend ${BACKEND:-cuda} --sizes ${SIZES:-1000,10000,100000} \
+               --modes ${MODES:-auto,fused,grid,graphs} --json "$OUT/modes-${BACKEND:-cuda}.json" || rc=1 ;;
     rows)  python3 benchmarks/rows_build.py --backend cuda --sizes 10000,100000 \
                --json "$OUT/rows_build.json" || rc=1 ;;
     ktimes) python3 benchmarks/kernel_times.py --json "$OUT/kernel_times.json" || rc=1 ;;
