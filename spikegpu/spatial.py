@@ -80,6 +80,19 @@ LAUNCHES = {
 }
 
 
+#: for the step plan: what the step's kernels write and only read besides
+#: what the abstract code does (arrays named nowhere count as written, and
+#: every neuron's kernels read the clock's dt: as written, no two neurons'
+#: steps could share a launch)
+TEMPLATE_WRITES = ("v", "Ic", "_gtot_all", "_I0_all", "_v_previous", "_c", "_v_star",
+                   "_u_plus", "_u_minus", "_sg_sp_pdiag", "_sg_sp_ppar", "_sg_sp_b")
+TEMPLATE_READS = ("dt", "Cm", "area", "r_length_1", "r_length_2", "Ri", "_invr",
+                  "_ab_star0", "_ab_star1", "_ab_star2", "_starts", "_ends",
+                  "_morph_parent_i", "_sg_sp_invr0", "_sg_sp_invrn", "_sg_sp_bound",
+                  "_sg_sp_pnode", "_sg_sp_vsec", "_sg_sp_cstart", "_sg_sp_child",
+                  "_sg_sp_lnode", "_sg_sp_lstart")
+
+
 def spatial_launches(kw):
     return LAUNCHES[kw["_sg_sp_mode"]]
 
@@ -158,11 +171,16 @@ class Structure:
 _cache = weakref.WeakKeyDictionary()
 
 
-def prepare_spatial(device, owner, variables, kw):
+def prepare_spatial(device, owner, variables, kw, accesses):
     """The device arrays of the structure of ``owner`` (a SpatialNeuron)
     for its spatialstateupdate code object; sets the template keywords in
-    ``kw``.  Returns {name: ArrayVariable} to add to the code object's
-    variables."""
+    ``kw`` and adds to ``accesses`` (the generator's, for the step plan)
+    what the template writes and reads.  Returns {name: ArrayVariable} to add to
+    the code object's variables."""
+    for name in TEMPLATE_WRITES:
+        accesses[name] = "w"
+    for name in TEMPLATE_READS:
+        accesses.setdefault(name, "r")
     key = variables["_starts"]
     settings = (MAX_CHUNK,)
     entry = _cache.get(key)

@@ -325,3 +325,25 @@ def runs_with_changes():
 @pytest.mark.parametrize("mode", ["group", "multi"], indirect=True)
 def test_runs_with_changes(backend, mode, chunk):
     compare(backend, runs_with_changes, rtol=1e-8, atol=1e-6)
+
+
+# -- CUDA ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("fuse", [False, True])
+def test_programs_compile_as_cuda(monkeypatch, fuse):
+    """Both modes' kernels (and a fused step with them) are valid CUDA C++
+    (NVRTC, no GPU needed)."""
+    from spikegpu.backends import nvrtc
+    if not nvrtc.available():
+        pytest.skip("libnvrtc not found (pip install nvidia-cuda-nvrtc)")
+    from test_cuda_source import cuda_sources
+    seen = 0
+    for mode in ("group", "multi"):
+        monkeypatch.setattr(spatial, "FORCE_MODE", mode)
+        for what, source in cuda_sources(small_branched, monkeypatch, fuse):
+            try:
+                nvrtc.compile_cubin(source, "sm_90", ["--fmad=false", "-w"])
+            except nvrtc.NVRTCError as exc:
+                pytest.fail(f"{mode}: {what}: {exc}")
+            seen += "spatialstateupdate" in what or "step" in what
+    assert seen >= 2
