@@ -363,8 +363,13 @@ def launch_size(device, codeobj, policy):
         n = codeobj.extra["_sg_cap"]
     elif policy == "bundle_flat":
         n = codeobj.extra["_sg_cap"] * max(1, codeobj.extra["_sg_bmaxrow"])
-    elif policy == "sections":      # a SpatialNeuron's (virtual) sections
-        n = codeobj.extra["_sg_sp_nvs"]
+    elif policy == "sections":
+        # a thread per (virtual) section of a SpatialNeuron, each solving
+        # its section serially: small work-groups spread them over the
+        # compute units
+        ls = min(wg, 32)
+        n = max(1, codeobj.extra["_sg_sp_nvs"])
+        return -(-n // ls) * ls, ls
     else:
         n = n_elements(device, codeobj)
     limit = wg * max(1, be.compute_units) * 8

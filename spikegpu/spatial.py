@@ -23,15 +23,19 @@ template) for one time step of a neuron with N compartments in S sections:
 How this maps to the GPU (and why):
 
 - steps 1 and 4 are parallel over compartments;
-- step 2 is parallel over sections, a thread per section.  Sections longer
-  than ``MAX_CHUNK`` compartments are cut into *virtual sections* of nearly
-  equal length: a cut between two compartments is one more branch point
+- step 2 is parallel over sections, a thread per section (the loads of a
+  row are issued before the previous row is stored; the diagonal and the
+  right-hand side come ready from step 1).  Long sections are cut into
+  *virtual sections* of nearly equal length (at most ``MAX_CHUNK``
+  compartments; by default `choose_chunk` picks the length from the
+  morphology): a cut between two compartments is one more branch point
   with one child.  Eliminating that node's voltage gives back exactly the
   axial conductance between the two compartments (the series conductance
   of the two half compartments, Brian2's ``_invr``), so the result is the
   same up to rounding, while the serial work of a thread is bounded (one
-  1,000-compartment cable: 32 threads of 32 compartments instead of one
-  thread of 1,000);
+  1,000-compartment cable: 16 threads of 63 compartments instead of one
+  thread of 1,000).  Cuts lengthen the tree of step 3, so sections of a
+  few dozen compartments stay whole;
 - step 3 runs in one work-group, a level of the tree at a time (nodes of
   equal depth in parallel, a barrier between levels): the elimination goes
   from the deepest level to the root, every node pulling the rows of its
@@ -60,9 +64,15 @@ import numpy as np
 from brian2.core.preferences import prefs
 from brian2.core.variables import ArrayVariable
 
-#: the longest virtual section (compartments a thread solves serially);
-#: None: Brian2's sections as they are
-MAX_CHUNK = 32
+#: the longest virtual section (compartments a thread solves serially):
+#: "auto" (`choose_chunk`), None (Brian2's sections as they are) or a number
+MAX_CHUNK = "auto"
+#: `choose_chunk`'s cost of a tree level (elimination and substitution)
+#: against a compartment of the serial solve (forward and backward): ~3
+#: dependent memory round trips and a barrier against ~1
+LEVEL_COST = 3
+#: the virtual section lengths `choose_chunk` tries
+CHUNKS = (None, 128, 64, 32, 16, 8)
 #: 'group' mode for neurons of at most GROUP_MAX x work-group size
 #: compartments
 GROUP_MAX = 2
@@ -84,8 +94,8 @@ LAUNCHES = {
 #: what the abstract code does (arrays named nowhere count as written, and
 #: every neuron's kernels read the clock's dt: as written, no two neurons'
 #: steps could share a launch)
-TEMPLATE_WRITES = ("v", "Ic", "_gtot_all", "_I0_all", "_v_previous", "_c", "_v_star",
-                   "_u_plus", "_u_minus", "_sg_sp_pdiag", "_sg_sp_ppar", "_sg_sp_b")
+TEMPLATE_WRITES = ("v", "Ic", "_v_previous", "_c", "_v_star", "_u_plus", "_u_minus",
+                   "_sg_sp_diag", "_sg_sp_pdiag", "_sg_sp_ppar", "_sg_sp_b")
 TEMPLATE_READS = ("dt", "Cm", "area", "r_length_1", "r_length_2", "Ri", "_invr",
                   "_ab_star0", "_ab_star1", "_ab_star2", "_starts", "_ends",
                   "_morph_parent_i", "_sg_sp_invr0", "_sg_sp_invrn", "_sg_sp_bound",
@@ -161,9 +171,25 @@ class Structure:
                 "_sg_sp_lstart": self.lstart}
 
     def float_sizes(self):
-        return {"_sg_sp_invr0": self.nvs, "_sg_sp_invrn": self.nvs,
+        return {"_sg_sp_diag": self.N, "_sg_sp_invr0": self.nvs, "_sg_sp_invrn": self.nvs,
                 "_sg_sp_ppar": self.nvs, "_sg_sp_pdiag": self.nnodes,
                 "_sg_sp_b": self.nnodes}
+
+
+def choose_chunk(starts, ends, parent):
+    """The longest virtual section for a morphology: the one of `CHUNKS`
+    that minimises the serial work of a step, 2 x the longest virtual
+    section (the tridiagonal solve's two sweeps) + 2 x LEVEL_COST x the
+    tree's levels (elimination and substitution).  Cutting halves the first
+    and lengthens the tree (a cable of 1,000 compartments: 64; a binary
+    tree of 2,046 sections of 49: no cut)."""
+    best, best_cost = None, None
+    for chunk in CHUNKS:
+        st = Structure(starts, ends, parent, chunk)
+        cost = 2 * st.max_len + 2 * LEVEL_COST * st.nlevels
+        if best_cost is None or cost < best_cost:
+            best, best_cost = chunk, cost
+    return best
 
 
 #: Brian2's ``_starts`` variable of a neuron -> (settings, Structure,
@@ -189,7 +215,8 @@ def prepare_spatial(device, owner, variables, kw, accesses):
         starts = np.array(device.get_value(variables["_starts"]))
         ends = np.array(device.get_value(variables["_ends"]))
         parent = np.array(device.get_value(variables["_morph_parent_i"]))
-        st = Structure(starts, ends, parent, MAX_CHUNK)
+        chunk = choose_chunk(starts, ends, parent) if MAX_CHUNK == "auto" else MAX_CHUNK
+        st = Structure(starts, ends, parent, chunk)
         arrays = {}
         real = np.dtype(prefs["core.default_float_dtype"])
         for name, value in st.int_arrays().items():

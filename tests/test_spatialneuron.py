@@ -58,7 +58,7 @@ def test_brian2_spatialneuron(backend, name):
 
 
 @pytest.mark.parametrize("mode", ["group", "multi"], indirect=True)
-@pytest.mark.parametrize("name", ["test_rallpack2", "test_rall", "test_basic_diffusion"])
+@pytest.mark.parametrize("name", ["test_rall", "test_basic_diffusion"])
 def test_brian2_spatialneuron_modes(backend, name, mode):
     _brian_test(backend, name)
 
@@ -97,6 +97,15 @@ def test_structure_levels_and_children():
     assert kids == [[0], [1, 2, 5], [], [3, 4], [], [], []]
     levels = [sorted(st.lnode[st.lstart[k]:st.lstart[k + 1]]) for k in range(st.nlevels)]
     assert levels == [[0], [1], [2, 3, 6], [4, 5]]
+
+
+def test_choose_chunk():
+    # a long cable is cut; a tree of short sections is not (cuts would
+    # lengthen the branch-point tree more than they shorten the solves)
+    assert spatial.choose_chunk([0], [1000], [0]) == 64
+    starts = np.arange(0, 31 * 20, 20)
+    parent = np.r_[0, np.arange(1, 16).repeat(2)]
+    assert spatial.choose_chunk(starts, starts + 20, parent) is None
 
 
 def test_structure_errors():
@@ -182,8 +191,9 @@ def test_same_arithmetic_as_brian2_cpp(backend, chunk, monkeypatch):
         assert_same(ref, on_device(backend, small_branched), rtol=1e-12, atol=1e-10)
 
 
-@pytest.mark.parametrize("chunk", [None, 1, 4, 32], indirect=True)
-@pytest.mark.parametrize("mode", ["group", "multi"], indirect=True)
+@pytest.mark.parametrize("chunk,mode", [(None, "group"), (None, "multi"), (4, "group"),
+                                        (4, "multi"), (1, "multi"), ("auto", None)],
+                         indirect=True)
 def test_branched_passive(backend, mode, chunk):
     ref = compare(backend, passive_branched, rtol=1e-8, atol=1e-6)
     assert np.ptp(ref["vend"]) > 1

@@ -11,24 +11,29 @@
 ## work-group for the neuron.
 ## USES_VARIABLES { Cm, dt, v, N, Ic, Ri, area, r_length_1, r_length_2,
 ##                  _ab_star0, _ab_star1, _ab_star2, _v_star, _u_plus, _u_minus,
-##                  _v_previous, _gtot_all, _I0_all, _c, _invr,
+##                  _v_previous, _c, _invr,
 ##                  _starts, _ends, _morph_parent_i }
 <%namespace file="common.mako" import="*"/>
 <%def name="A(name)">${c.ptr(name)}</%def>
 <%def name="T(name)">${c.ctype(c.variables[name])}</%def>
-## -- per compartment: the membrane currents ------------------------------
+## -- per compartment: the membrane currents, and from them the diagonal of
+## the tridiagonal system (_sg_sp_diag) and its right-hand side (in _v_star),
+## as Brian2's STEP 2 computes them, so that the serial loop reads 2 arrays
+## instead of 5 (Brian2's _gtot_all and _I0_all are not written)
 <%def name="currents(first, stride)">
     {
     const int64_t _vectorisation_idx = -1;
+    const double _dt = ${c.vars['dt']};
     ${rng(c, '0xFFFFFFFFu')}
     ${code(c.scalar_code)}
     for (int64_t _idx = ${first}; _idx < _N; _idx += ${stride}) {
         const int64_t _vectorisation_idx = _idx;
         ${rng(c, '_idx')}
         ${code(c.vector_code)}
-        ${A('_gtot_all')}[_idx] = _gtot;
-        ${A('_I0_all')}[_idx] = _I0;
-        ${A('_v_previous')}[_idx] = ${A('v')}[_idx];
+        const double _vold = ${A('v')}[_idx];
+        ${A('_v_previous')}[_idx] = _vold;
+        ${A('_v_star')}[_idx] = -(${A('Cm')}[_idx] / _dt * _vold) - (double)_I0;
+        ${A('_sg_sp_diag')}[_idx] = ${A('_ab_star1')}[_idx] - (double)_gtot;
     }
     }
 </%def>
@@ -38,20 +43,27 @@
 ## the previous row stays in registers)
 <%def name="solve(first, stride)">
     {
-    const double _dt = ${c.vars['dt']};
     for (int64_t _s = ${first}; _s < _nvs; _s += ${stride}) {
         const int32_t _j0 = ${A('_sg_sp_bound')}[_s];
         const int32_t _j1 = ${A('_sg_sp_bound')}[_s + 1];
         const double _g0 = ${A('_sg_sp_invr0')}[_s];
         const double _gn = ${A('_sg_sp_invrn')}[_s];
         double _cp = 0.0, _vp = 0.0, _pp = 0.0, _mp = 0.0;
+        // the inputs of row _j + 1 are loaded before row _j is stored
+        double _nb = ${A('_sg_sp_diag')}[_j0], _nv = ${A('_v_star')}[_j0];
+        double _nc = (_j0 + 1 < _j1) ? (double)${A('_ab_star0')}[_j0 + 1] : 0.0;
+        double _na = 0.0;
         for (int32_t _j = _j0; _j < _j1; _j++) {
-            double _vs = -(${A('Cm')}[_j] / _dt * ${A('v')}[_j]) - ${A('_I0_all')}[_j];
+            const double _bi = _nb, _ai = _na;
+            double _vs = _nv, _cj = _nc;
+            if (_j + 1 < _j1) {
+                _nb = ${A('_sg_sp_diag')}[_j + 1];
+                _nv = ${A('_v_star')}[_j + 1];
+                _na = ${A('_ab_star2')}[_j];
+                _nc = (_j + 2 < _j1) ? (double)${A('_ab_star0')}[_j + 2] : 0.0;
+            }
             double _up = (_j == _j1 - 1) ? -(_gn / ${A('area')}[_j]) : 0.0;
             double _um = (_j == _j0) ? -(_g0 / ${A('area')}[_j]) : 0.0;
-            const double _bi = ${A('_ab_star1')}[_j] - ${A('_gtot_all')}[_j];
-            double _cj = (_j + 1 < _j1) ? (double)${A('_ab_star0')}[_j + 1] : 0.0;
-            const double _ai = (_j > _j0) ? (double)${A('_ab_star2')}[_j - 1] : 0.0;
             const double _m = 1.0 / (_bi - _ai * _cp);
             _cj = _cj * _m;
             _vs = (_vs - _ai * _vp) * _m;
