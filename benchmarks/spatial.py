@@ -21,6 +21,11 @@ in v from cpp_standalone (mV) and whether the spike counts agree.
     python benchmarks/spatial.py                        # here: PoCL, cpp_standalone on 2 threads
     python benchmarks/spatial.py --backends cuda,opencl --threads 16   # on the GPU host
     python benchmarks/spatial.py --what neuron --sizes 100000 --steps 500
+
+On a machine whose cores other work shares, OpenMP's spinning threads wait
+for descheduled ones (2 threads here: 16 ms a step instead of 0.09 ms for
+1e3 compartments); OMP_WAIT_POLICY=passive avoids that (recorded in the
+JSON).
 """
 import argparse
 import json
@@ -154,6 +159,9 @@ def point(args):
     elif kind == "cpp_standalone":
         set_device("cpp_standalone", directory=tempfile.mkdtemp(), build_on_run=False)
         prefs.devices.cpp_standalone.openmp_threads = args.threads
+        # Brian2's default is an unbounded 'make -j': the network's ~700
+        # source files then start ~500 compilers at once (24 GB were not enough)
+        prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{max(1, args.threads)}"]
     else:
         raise ValueError(kind)
     defaultclock.dt = DT_MS * ms
@@ -177,6 +185,16 @@ def point(args):
     v = np.concatenate([np.asarray(n.v_[:]) for n in neurons])
     spikes = np.array([int(np.asarray(n.nspikes[:]).sum()) for n in neurons])
     np.savez(args.state, v=v, spikes=spikes)
+    profile = None
+    if args.profile and kind.startswith("spikegpu"):
+        # where a step's time goes, per object (network: summed over the
+        # neurons' and synapses' objects of one kind)
+        import re
+        net.run(args.profile * DT_MS * ms, profile=True)
+        profile = {}
+        for name, t in net.profiling_info:
+            key = re.sub(r"^(cell|syn)\d+(_\d+)?_?", "", name) or "neuron"
+            profile[key] = profile.get(key, 0.0) + 1e6 * float(t) / args.profile
     out = dict(impl=kind, model=args.model, steps=args.steps, loop_s=loop,
                us_per_step=1e6 * loop / args.steps, total_s=total,
                compartments=int(sum(len(n) for n in neurons)),
@@ -184,6 +202,8 @@ def point(args):
                spikes=int(spikes.sum()))
     if args.model == "neuron":
         out["size"] = args.size
+    if profile:
+        out["profile_us_per_step"] = profile
     if kind.startswith("spikegpu"):
         dev = brian2.get_device()
         out.update(mode=dev.last_run_mode, device=dev.backend.device_name,
@@ -199,7 +219,7 @@ def run_point(impl, model, size, steps, args, state, timeout):
     cmd = [sys.executable, os.path.abspath(__file__), "--impl", impl, "--model", model,
            "--size", str(size), "--steps", str(steps), "--threads", str(args.threads),
            "--neurons", str(args.neurons), "--compartments", str(args.compartments),
-           "--fanout", str(args.fanout), "--state", state]
+           "--fanout", str(args.fanout), "--state", state, "--profile", str(args.profile)]
     t0 = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -265,10 +285,17 @@ def suite(args):
         x = f"{r['speedup_vs_cpp']:.2f}" if "speedup_vs_cpp" in r else ""
         print(f"{label:16} {r['compartments']:>12} {impl:24} {r.get('mode', ''):>8} "
               f"{r['steps']:>6} {r['us_per_step']:10.1f} {x:>7} {dv:>11} {sp:>7}")
+    for r in rows:
+        if r.get("profile_us_per_step"):
+            label = r["model"] if r["model"] == "network" else f"neuron {r['size']:g}"
+            parts = sorted(r["profile_us_per_step"].items(), key=lambda x: -x[1])
+            print(f"profile {label} {r['impl']} (us/step): "
+                  + ", ".join(f"{k} {t:.1f}" for k, t in parts))
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:
             json.dump(dict(host=platform.node(), dt_ms=DT_MS, threads=args.threads,
+                           omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
                            rows=rows), f, indent=1)
         print(f"\nwritten: {args.json}")
 
@@ -294,6 +321,8 @@ def main(argv=None):
     ap.add_argument("--compartments", type=int, default=100, help="network: per neuron")
     ap.add_argument("--fanout", type=int, default=2, help="network: targets per neuron")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per point")
+    ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                    help="spikegpu: also a profiled run of STEPS steps (us per step and object)")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "spatial.json"))
     # one point (the suite runs these in processes of their own)
     ap.add_argument("--impl", default=None, help=argparse.SUPPRESS)
