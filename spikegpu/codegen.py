@@ -68,6 +68,12 @@ def create_code_object(device, owner, name, abstract_code, variables, template_n
             variables = dict(variables)
             variables[key] = v
 
+    if template_name == "spatialstateupdate":
+        # a SpatialNeuron's morphology structure on the device (spatial.py)
+        from .spatial import prepare_spatial
+        variables = dict(variables)
+        variables.update(prepare_spatial(device, owner, variables, kw, generator.accesses))
+
     if template_name == "synapses":
         # the pathway's propagation (synqueue.py), prepared for every run
         from .synqueue import prepare_queue

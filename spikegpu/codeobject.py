@@ -20,6 +20,7 @@ from .templater import GPUTemplater
 #:   bundle_blocks / bundle_threads / bundle_flat: the bundles of a queue
 #:             slot (a work-group / a thread per bundle / a thread per
 #:             bundle and position), see synqueue.SynapseQueue
+#:   sections: grid-stride over a SpatialNeuron's sections (spatial.py)
 LAUNCHES = {
     "stateupdate": {"run": [("run", "elements")]},
     "reset": {"run": [("run", "events")]},
@@ -39,6 +40,9 @@ LAUNCHES = {
     # creation runs through GPUDevice.connect (host scan between the passes)
     "synapses_create_generator": {"run": [("count", "elements"), ("fill", "elements")]},
     "synapses_create_array": {"run": [("fill", "elements")]},
+    # a SpatialNeuron's cable equation: spatial.spatial_launches (one
+    # work-group per neuron, or four kernels for large neurons)
+    "spatialstateupdate": {},
 }
 
 #: large groups: every work-group compacts its events, one merges them
@@ -70,6 +74,9 @@ def launches(codeobj):
         return THRESHOLD_MULTIBLOCK
     if codeobj.template_name == "synapses":
         return synapses_launches(codeobj.extra)
+    if codeobj.template_name == "spatialstateupdate":
+        from .spatial import spatial_launches
+        return spatial_launches(codeobj.extra)
     return LAUNCHES[codeobj.template_name]
 
 
@@ -356,6 +363,13 @@ def launch_size(device, codeobj, policy):
         n = codeobj.extra["_sg_cap"]
     elif policy == "bundle_flat":
         n = codeobj.extra["_sg_cap"] * max(1, codeobj.extra["_sg_bmaxrow"])
+    elif policy == "sections":
+        # a thread per (virtual) section of a SpatialNeuron, each solving
+        # its section serially: small work-groups spread them over the
+        # compute units
+        ls = min(wg, 32)
+        n = max(1, codeobj.extra["_sg_sp_nvs"])
+        return -(-n // ls) * ls, ls
     else:
         n = n_elements(device, codeobj)
     limit = wg * max(1, be.compute_units) * 8

@@ -39,7 +39,7 @@ from .stepplan import Barrier
 #: loop with grid- or group-strides)
 SINGLE_GROUP_POLICIES = {"elements", "events", "group", "single", "spike_blocks", "blocks",
                          "spike_threads", "spike_flat", "bundle_blocks", "bundle_threads",
-                         "bundle_flat"}
+                         "bundle_flat", "sections"}
 
 
 class StepKernel:
