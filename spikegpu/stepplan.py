@@ -16,11 +16,12 @@ subgroup's indices, their ranges overlap (PoissonInputs on disjoint
 populations of one group merge).  What a section touches comes from the
 generator (`GPUCodeGenerator.accesses`: 'r', 'w' or 'a' per variable) and
 the template: the eventspace is written by the threshold and read by every
-other template; a pathway's 'push' and 'advance' touch only its
+other template, clocks only by their tick; a pathway's 'push' and 'advance' touch only its
 propagation arrays (and read the eventspace); every other array a kernel
 uses counts as written.  A `network_operation` is a barrier: nothing moves
 across it.
 """
+from brian2.core.clocks import Clock
 from brian2.core.operations import NetworkOperation
 
 from .codeobject import launches
@@ -102,6 +103,9 @@ def _accesses(device, codeobj, suffix, clock):
         vnames = names.get(id(var), [])
         if var is evar:
             add(var, WRITE if codeobj.template_name == "threshold" else READ)
+            continue
+        if isinstance(var.owner, Clock):    # only the tick writes a clock
+            add(var, READ)
             continue
         if only_structure:
             if any(n in codeobj.structure for n in vnames):

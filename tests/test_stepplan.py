@@ -199,3 +199,26 @@ def test_many_groups_share_a_launch_in_parts(backend):
     assert ref["x"].max() > 0
     got = on_device(backend, go)
     assert got["sizes"].max() == 120 + 1        # all updaters (and the tick) merged
+
+
+def refractory_groups(info=None):
+    """Thresholds of refractory groups write lastspike = t in the template:
+    they read the clock (only its tick writes it), so they merge."""
+    groups = [NeuronGroup(20, "dv/dt = (1.5 + 0.01*i - v)/(10*ms) : 1 (unless refractory)",
+                          threshold="v > 1", reset="v = 0", refractory=2 * ms,
+                          method="exact") for _ in range(3)]
+    mons = [SpikeMonitor(G) for G in groups]
+    Network(*groups, *mons).run(20 * ms)
+    if info is not None:
+        info.append(plan_names())
+    return own(i=np.concatenate([M.i[:] + 100 * k for k, M in enumerate(mons)]),
+               t=np.concatenate([M.t[:] / ms for M in mons]))
+
+
+def test_thresholds_of_refractory_groups_merge(backend):
+    info = []
+    compare(backend, refractory_groups)
+    on_device(backend, refractory_groups, info)
+    thresholds = {k for k, g in enumerate(info[0]) for name, suffix in g
+                  if name.endswith("spike_thresholder") and suffix == "run"}
+    assert len(thresholds) == 1
