@@ -4,7 +4,7 @@ import os
 import numpy as np
 
 from .base import (Backend, BackendError, KernelBuildError, annotate_build_log,
-                   cache_dir, source_key)
+                   cache_dir, read_cache, source_key, write_cache)
 
 
 def _import():
@@ -136,17 +136,16 @@ class OpenCLBackend(Backend):
         key = source_key("opencl", self.device_name, self.device.driver_version,
                          " ".join(opts), source)
         path = os.path.join(cache_dir(), f"ocl-{key}.bin")
-        if os.path.exists(path):
+        binary = read_cache(path)       # None if absent or damaged
+        if binary is not None:
             try:
-                with open(path, "rb") as f:
-                    binary = f.read()
                 import warnings
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     prg = cl.Program(self.ctx, [self.device], [binary]).build(options=opts)
                 return OpenCLProgram(prg)
             except Exception:
-                pass  # stale or foreign binary: rebuild
+                pass  # a binary the driver refuses (another driver build): rebuild
         self.n_builds += 1
         import warnings
         try:
@@ -157,12 +156,10 @@ class OpenCLBackend(Backend):
             raise KernelBuildError(annotate_build_log(source, str(exc), what)) from None
         try:
             binary = prg.get_info(cl.program_info.BINARIES)[0]
-            tmp = path + f".{os.getpid()}"
-            with open(tmp, "wb") as f:
-                f.write(binary)
-            os.replace(tmp, path)
         except Exception:
-            pass
+            binary = None
+        if binary:
+            write_cache(path, binary)
         return OpenCLProgram(prg)
 
     def alloc(self, nbytes):
