@@ -122,6 +122,13 @@ class OpenCLBackend(Backend):
                            else min(1024, self.device.max_work_group_size))
         self.compute_units = self.device.max_compute_units
         self.max_param_bytes = self.device.max_parameter_size
+        #: single-precision / and sqrt correctly rounded, as CUDA's defaults
+        #: and numpy give them (OpenCL allows 2.5 ulp otherwise); double
+        #: precision is always correctly rounded.  (Contraction of a*b + c
+        #: into fma is switched off by the prelude's FP_CONTRACT pragma.)
+        self.default_options = []
+        if self.device.single_fp_config & cl.device_fp_config.CORRECTLY_ROUNDED_DIVIDE_SQRT:
+            self.default_options.append("-cl-fp32-correctly-rounded-divide-sqrt")
 
     @property
     def supports_double(self):
@@ -132,7 +139,7 @@ class OpenCLBackend(Backend):
 
     def build(self, source, what="kernels", options=()):
         cl = self.cl
-        opts = list(options)
+        opts = list(options) + self.default_options
         key = source_key("opencl", self.device_name, self.device.driver_version,
                          " ".join(opts), source)
         path = os.path.join(cache_dir(), f"ocl-{key}.bin")

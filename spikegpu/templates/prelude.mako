@@ -1,6 +1,7 @@
 ## The dialect: everything a kernel needs to be written once for CUDA C++
 ## and OpenCL C.  Rendered once per program with dialect = 'cuda' | 'opencl'.
 %if dialect == 'opencl':
+#pragma OPENCL FP_CONTRACT OFF
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable
 typedef char int8_t;   typedef uchar uint8_t;
