@@ -281,7 +281,9 @@ class GPUDevice(Device):
     def _scalar_value(self, var):
         if isinstance(var, Constant):
             return var.value
-        a = self.arrays[var]
+        # queued work may change it (e.g. the N of a Synapses whose
+        # connect() is still queued, read to size another connect's scratch)
+        a = self._host_op(var)
         a.ensure_host()
         return a.host.ravel()[0].item()
 
@@ -344,6 +346,15 @@ class GPUDevice(Device):
         return n_elements(self, codeobj)
 
     def launch_codeobject(self, codeobj, block, oneoff=False, step_buf=None):
+        if oneoff and codeobj.template_name in ("statemonitor", "ratemonitor"):
+            # StateMonitor.record_single_timestep(): one row more, outside a
+            # run (the run reserved exactly its own rows)
+            from .monitors import one_row
+            with one_row(self, codeobj):
+                return self._launch(codeobj, block, oneoff)
+        return self._launch(codeobj, block, oneoff, step_buf)
+
+    def _launch(self, codeobj, block, oneoff=False, step_buf=None):
         be = self.backend
         if oneoff:
             step_buf = self.random.next_oneoff()
