@@ -197,3 +197,22 @@ def linked_variables():
 def test_linked_variables(backend):
     ref = compare(backend, linked_variables)
     assert len(ref["i"]) > 0 and ref["x"].max() > 0.3
+
+
+def record_single_timestep():
+    from brian2 import StateMonitor, PopulationRateMonitor
+    G = NeuronGroup(3, "dv/dt = -v/(5*ms) : 1", threshold="v > 0.95", reset="v = 0",
+                    method="exact")
+    G.v = [1, 0.5, 0.97]
+    mon = StateMonitor(G, "v", record=True)
+    run(0.5 * ms)
+    mon.record_single_timestep()
+    return {"t": mon.t[:], "v": mon.v[:], "G_v": G.v[:]}
+
+
+def test_state_monitor_record_single_timestep(backend):
+    """After a run, record_single_timestep() records the values at the end
+    of the run, at t = the end of the run (Brian2's test of the same name)."""
+    ref = compare(backend, record_single_timestep)
+    assert len(ref["t"]) == 6 and np.isclose(ref["t"][-1], 0.5e-3)
+    assert np.array_equal(ref["v"][:, -1], ref["G_v"])
