@@ -6,13 +6,13 @@ import gc
 import sys
 import time
 
-from brian2.core.clocks import Clock
 from brian2.core.namespace import get_local_namespace
 from brian2.core.network import Network, TextReport
 from brian2.core.operations import NetworkOperation
 from brian2.groups.group import Group
 from brian2.units import second
 
+from . import clocks as clockmod
 from .monitors import prepare_monitors
 
 
@@ -60,14 +60,17 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
     # clocks: host-side integer schedule; the device ticks its own copies
     clocks = list(net._clocks)
     clock_arrays = {}
-    tick_kernel = device.tick_kernel()
+    tick_kernels = {c: clockmod.tick_kernel(device, c) for c in clocks}
     for c in clocks:
-        arrs = [device.arr(c.variables[n]) for n in ("timestep", "t", "dt")]
+        arrs = clockmod.arrays(device, c)     # timestep, t, dt (event clocks: times)
         for a in arrs:
             a.ensure_device(be)
         clock_arrays[c] = arrs
     host_ts = {c: int(c.variables["timestep"].get_value()[0]) for c in clocks}
-    host_dt = {c: float(c.variables["dt"].get_value()[0]) for c in clocks}
+    host_dt = {c: clockmod.host_dt(c) for c in clocks}     # None: an event clock
+
+    def host_t(c):
+        return clockmod.time_at(c, host_ts[c], host_dt[c])
     tick_args = {c: [a.buf for a in clock_arrays[c]] for c in clocks}
 
     active = [obj for obj in all_objects if obj.active]
@@ -107,7 +110,8 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
     single = len(clocks) == 1
     # one clock, no Python in the step: every step is the same launch
     # sequence, which can be fused or captured
-    fixed_steps = single and not any(launches is None for _, _, launches in plan)
+    fixed_steps = single and not any(launches is None for _, _, launches in plan) \
+        and host_dt[clocks[0]] is not None
     step_kernel = None
     if fixed_steps:
         from .stepkernel import plan as plan_step_kernel
@@ -160,7 +164,7 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
                 be.synchronize()
                 profiling[obj.name] = profiling.get(obj.name, 0.0) + time.time() - t0
         for c in cur:
-            launch(tick_kernel, 1, 1, tick_args[c])
+            launch(tick_kernels[c], 1, 1, tick_args[c])
         counters["launches"] += len(cur)
 
     def maybe_report():
@@ -198,7 +202,7 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
             block = monitors.max_block_steps(device.graph_block_steps)
             while host_ts[c0] < c0._i_end:
                 n = min(block, c0._i_end - host_ts[c0])
-                net.t_ = host_ts[c0] * host_dt[c0]
+                net.t_ = host_t(c0)
                 if monitors.need_check(cur, n) and monitors.ensure_capacity(cur, n):
                     build_plan()
                     graphs.clear()
@@ -224,7 +228,7 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
                     be.launch_graph(g)
                 host_ts[c0] += n
                 monitors.advance(cur, n)
-                net.t_ = host_ts[c0] * host_dt[c0]
+                net.t_ = host_t(c0)
                 maybe_report()
                 if should_stop():
                     stopped = True
@@ -238,15 +242,14 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
                         break
                     cur = (c0,)
                 else:
-                    times = {c: host_ts[c] * host_dt[c] for c in clocks}
+                    times = {c: host_t(c) for c in clocks}
                     cmin = min(clocks, key=lambda c: times[c])
                     if host_ts[cmin] >= cmin._i_end:
                         break
                     tmin = times[cmin]
-                    cur = tuple(c for c in clocks if times[c] == tmin or
-                                abs(times[c] - tmin) / min(host_dt[cmin], host_dt[c])
-                                < Clock.epsilon_dt)
-                net.t_ = host_ts[cur[0]] * host_dt[cur[0]]
+                    cur = tuple(c for c in clocks if clockmod.same_time(
+                        c, times[c], host_dt[c], cmin, tmin, host_dt[cmin]))
+                net.t_ = host_t(cur[0])
                 if monitors.need_check(cur):
                     if monitors.ensure_capacity(cur):
                         build_plan()
@@ -270,7 +273,7 @@ def run_network(device, net, duration, report=None, report_period=10 * second,
         for a in clock_arrays[c][:2]:
             a.mark_device_written()
     if stopped:
-        net.t_ = min(host_ts[c] * host_dt[c] for c in clocks)
+        net.t_ = min(host_t(c) for c in clocks)
     else:
         net.t_ = t_end
     device._last_run_time = end_time - start_time

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from brian2 import NeuronGroup, StateMonitor, TimedArray, ms, run
 
-from conftest import on_device, on_runtime
+from conftest import on_device, on_runtime, own
 
 
 def euler_timedarray(N=64, steps=200):
@@ -24,7 +24,7 @@ def euler_timedarray(N=64, steps=200):
     G.u = rng.uniform(-1, 1, size=N)
     M = StateMonitor(G, ["v", "u"], record=[0, 1, N - 1])
     run(steps * 0.1 * ms)
-    return {"v": G.v[:], "u": G.u[:], "Mv": M.v[:], "Mu": M.u[:]}
+    return own(v=G.v[:], u=G.u[:], Mv=M.v[:], Mu=M.u[:])
 
 
 def test_euler_with_timedarray_bitwise_equal_to_numpy(backend):

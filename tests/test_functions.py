@@ -11,7 +11,7 @@ from brian2.codegen.generators.base import CodeGenerator
 from brian2.core.functions import DEFAULT_FUNCTIONS
 from brian2.input.binomial import BinomialFunction
 
-from conftest import compare, on_device
+from conftest import compare, on_device, own
 from spikegpu.backends import KernelBuildError
 from spikegpu.codeobject import CUDACodeObject, OpenCLCodeObject
 from spikegpu.functions import cpp_fallbacks, cuda_device_functions
@@ -56,7 +56,7 @@ def user_function_script():
     G.variable = np.arange(4)
     mon = StateMonitor(G, "func", record=True)
     run(3 * defaultclock.dt)
-    return {"func": mon.func[:], "w": G.w[:]}
+    return own(func=mon.func[:], w=G.w[:])
 
 
 def test_cpp_only_function_is_compiled_as_it_is(backend):
@@ -116,7 +116,7 @@ def exprel_subexpression():
     G.v = "i*0.3 - 0.4"
     run(1 * ms)
     # subexpressions read on the host (Brian2 evaluates them with numpy)
-    return {"alpha": G.alpha[:], "beta": G.beta[:], "v": G.v[:]}
+    return own(alpha=G.alpha[:], beta=G.beta[:], v=G.v[:])
 
 
 def test_subexpression_with_exprel_read_on_the_host(backend):
@@ -152,9 +152,9 @@ def random_functions_script():
     G.k = "poisson(2.0)"
     P = PoissonInput(G, "v", 20, 100 * 1000 / ms / 1000, weight=0.01)  # noqa: F841
     run(0.6 * ms)
-    return {"v": G.v[:], "u": G.u[:], "k": G.k[:],
-            "exprel": np.array([DEFAULT_FUNCTIONS["exprel"].implementations[
-                OpenCLCodeObject].name])}
+    return own(v=G.v[:], u=G.u[:], k=G.k[:],
+               exprel=np.array([DEFAULT_FUNCTIONS["exprel"].implementations[
+                   OpenCLCodeObject].name]))
 
 
 def test_another_device_packages_implementations_leave_ours(backend):

@@ -1,8 +1,10 @@
 """NeuronGroup features on gpu_standalone against Brian2 runtime (numpy)."""
+import brian2
 import numpy as np
 import pytest
 from brian2 import (NeuronGroup, PopulationRateMonitor, SpikeMonitor, StateMonitor,
-                    EventMonitor, TimedArray, linked_var, ms, run, Hz, network_operation)
+                    EventMonitor, TimedArray, defaultclock, linked_var, ms, run, Hz,
+                    network_operation)
 
 from conftest import compare, own
 
@@ -207,7 +209,7 @@ def record_single_timestep():
     mon = StateMonitor(G, "v", record=True)
     run(0.5 * ms)
     mon.record_single_timestep()
-    return {"t": mon.t[:], "v": mon.v[:], "G_v": G.v[:]}
+    return own(t=mon.t[:], v=mon.v[:], G_v=G.v[:])
 
 
 def test_state_monitor_record_single_timestep(backend):
@@ -216,3 +218,25 @@ def test_state_monitor_record_single_timestep(backend):
     ref = compare(backend, record_single_timestep)
     assert len(ref["t"]) == 6 and np.isclose(ref["t"][-1], 0.5e-3)
     assert np.array_equal(ref["v"][:, -1], ref["G_v"])
+
+
+def event_clocks():
+    from brian2 import EventClock, StateMonitor
+    G = NeuronGroup(3, "dv/dt = -v/(10*ms) : 1\nu : 1", method="exact")
+    G.v = [0.2, 0.5, 1.0]
+    G.run_at("u += v", times=[0, 1, 3, 7] * defaultclock.dt)
+    M = StateMonitor(G, ["u", "v"], record=True, when="end")
+    Me = StateMonitor(G, "v", record=True, clock=EventClock(times=[0.0, 0.25, 0.5, 2.0] * ms))
+    run(0.6 * ms)
+    run(0.6 * ms)          # the event clocks continue where they were
+    return own(u=G.u[:], Mu=M.u[:], Mt=M.t[:], Met=Me.t[:], Mev=Me.v[:])
+
+
+@pytest.mark.skipif(not hasattr(brian2, "EventClock"),
+                    reason="Brian2 < 2.10 has no EventClock (run_at)")
+def test_event_clocks(backend):
+    """Brian2 2.10's event-driven clocks: run_at and a StateMonitor on an
+    EventClock, next to the default clock, over two runs."""
+    ref = compare(backend, event_clocks)
+    assert np.allclose(ref["Met"], [0.0, 0.25e-3, 0.5e-3])
+    assert len(ref["Mt"]) == 12 and np.count_nonzero(np.diff(ref["Mu"][0])) == 3

@@ -610,7 +610,7 @@ def summed_onto_synapses(dtype):
         summed.connect("i>=j")
         summed.x = "i"
         run(defaultclock.dt)
-        return {"w": conn.w[:], "wf": conn.wf[:]}
+        return own(w=conn.w[:], wf=conn.wf[:])
     finally:
         brian2.prefs.core.default_integer_dtype = np.int32
 
@@ -640,10 +640,10 @@ def synapses_of_synapses_connected_while_queued():
     conn_to_modulator.connect(j="i")
     conn_to_modulator.connect(j="i + 20")
     run(0 * ms)
-    return {"m2c_i": modulator_to_conn.i[:], "m2c_j": modulator_to_conn.j[:],
-            "m2c_i_post": modulator_to_conn.i_post[:],
-            "c2m_i": conn_to_modulator.i[:], "c2m_j": conn_to_modulator.j[:],
-            "c2m_i_pre": conn_to_modulator.i_pre[:]}
+    return own(m2c_i=modulator_to_conn.i[:], m2c_j=modulator_to_conn.j[:],
+               m2c_i_post=modulator_to_conn.i_post[:],
+               c2m_i=conn_to_modulator.i[:], c2m_j=conn_to_modulator.j[:],
+               c2m_i_pre=conn_to_modulator.i_pre[:])
 
 
 def test_synapses_of_synapses_connected_while_queued(backend):

@@ -1,0 +1,59 @@
+"""Clocks as the run loop sees them: a Brian2 ``Clock`` (a ``dt``: time =
+timestep x dt) or, from Brian2 2.10 on, an ``EventClock`` (``run_at``, a
+monitor on given times: a sorted array ``times`` ending with infinity, no
+``dt``; time = times[timestep]).  Both keep ``timestep`` and ``t`` in device
+arrays and tick on the device: the clock tick of the prelude for a
+``Clock``, `EVENT_TICK` (one more program, built once) for an event clock.
+Which clocks run in a step follows Brian2's ``same_time``."""
+from brian2.core.clocks import Clock
+
+#: the tick of an event clock: the next time of its array
+EVENT_TICK = """SG_KERNEL _sg_tick_event(SG_GLOBAL int64_t *timestep, SG_GLOBAL double *t,
+                             SG_GLOBAL const double *times) {
+    if (SG_GID == 0) { timestep[0] += 1; t[0] = times[timestep[0]]; }
+}"""
+
+
+def is_event_clock(clock):
+    """A clock without ``dt`` (Brian2 >= 2.10's EventClock)."""
+    return "dt" not in clock.variables and "times" in clock.variables
+
+
+def arrays(device, clock):
+    """The DeviceArrays a tick kernel takes: timestep, t, and dt (a Clock)
+    or times (an event clock)."""
+    third = "times" if is_event_clock(clock) else "dt"
+    return [device.arr(clock.variables[n]) for n in ("timestep", "t", third)]
+
+
+def host_dt(clock):
+    """The dt of a Clock (a float), None for an event clock."""
+    if is_event_clock(clock):
+        return None
+    return float(clock.variables["dt"].get_value()[0])
+
+
+def time_at(clock, timestep, dt):
+    """The clock's time at ``timestep`` (``dt`` from `host_dt`)."""
+    if dt is None:
+        return float(clock._times[timestep])
+    return timestep * dt
+
+
+def same_time(c1, t1, dt1, c2, t2, dt2):
+    """Brian2's ``same_time``: within epsilon_dt of the smaller dt for two
+    Clocks, of the Clock's dt for a Clock and an event clock, within
+    ``epsilon`` for two event clocks."""
+    if t1 == t2:
+        return True
+    dts = [d for d in (dt1, dt2) if d is not None]
+    if dts:
+        return abs(t1 - t2) / min(dts) < Clock.epsilon_dt
+    return abs(t1 - t2) < getattr(c1, "epsilon", 1e-14)
+
+
+def tick_kernel(device, clock):
+    """The kernel that advances ``clock`` on the device."""
+    if not is_event_clock(clock):
+        return device.tick_kernel()
+    return device.program([], "the event clock tick", [EVENT_TICK]).kernel("_sg_tick_event")
