@@ -29,6 +29,8 @@ def main(argv=None):
                          help="run only tests whose node id (relative to brian2/tests, "
                               "e.g. test_synapses.py or test_monitor.py::test_spike_monitor) "
                               "starts so; repeatable, or comma-separated")
+    p_suite.add_argument("--select-file", action="append", default=[],
+                         help="a file of such prefixes, one per line ('#' comments)")
     p_suite.add_argument("-k", dest="keyword", help="pytest -k expression")
     p_suite.add_argument("--long", action="store_true", help="include Brian2's long tests")
     p_suite.add_argument("--float32", action="store_true",
@@ -51,6 +53,8 @@ def main(argv=None):
     if command == "suite":
         from . import suite
         args.select = [p for s in args.select for p in s.split(",")]
+        for path in args.select_file:
+            args.select += suite.read_select(path)
         args.known = args.known or suite.KNOWN_FILE
         args.argv = list(argv if argv is not None else sys.argv[1:])[1:]
         return suite.main(args)

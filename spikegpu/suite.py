@@ -44,6 +44,14 @@ def read_known(path=KNOWN_FILE):
     return known
 
 
+def read_select(path):
+    """Node id prefixes (relative to brian2/tests), one per line, from a
+    file such as tests/brian2_suite_ci.txt."""
+    with open(path, encoding="utf-8") as f:
+        return [line.split("#", 1)[0].strip() for line in f
+                if line.split("#", 1)[0].strip()]
+
+
 def check_known(known, tests_dir):
     """Entries of the known file that name no test of this Brian2 version
     (a stale entry is an error, not a silent no-op)."""
@@ -84,6 +92,8 @@ def summarize(results, phases, known, meta):
                                       for p in sorted(set(per_phase) | set(phases))},
                failures=failures, errors=errors, skipped=skipped,
                known=[{"test": t, "reason": r} for t, r in sorted(known.items())],
+               tests=[{"test": r["test"], "phase": r["phase"], "when": r["when"],
+                       "outcome": r["outcome"], "seconds": r["seconds"]} for r in results],
                ok=counts["failed"] == 0 and counts["errors"] == 0 and counts["passed"] > 0)
     return out
 
@@ -98,7 +108,10 @@ def format_summary(s):
         f"command: {s['command']}",
     ]
     if s.get("select"):
-        lines.append(f"selected: {', '.join(s['select'])}")
+        lines.append(f"selected: the tests whose node ids start with one of "
+                     f"{len(s['select'])} prefixes"
+                     + (f" ({', '.join(s['select_files'])})" if s.get("select_files") else
+                        f": {', '.join(s['select'])}"))
     lines.append(f"passed {c['passed']}, failed {c['failed']}, errors {c['errors']}, "
                  f"skipped {c['skipped']}, known (deselected) {len(s['known'])}")
     for p, pc in s["phases"].items():
@@ -119,7 +132,7 @@ def format_summary(s):
 
 def run_suite(backend="opencl", workers=2, out_dir="build/brian2-suite", long_tests=False,
               select=(), keyword=None, float32=False, known_file=KNOWN_FILE,
-              extra_args=(), command=None):
+              extra_args=(), command=None, select_files=()):
     """Run the suite; write ``<out_dir>/brian2-suite-<backend>-brian<version>
     .{txt,json}``; return the summary dict."""
     import brian2
@@ -157,6 +170,7 @@ def run_suite(backend="opencl", workers=2, out_dir="build/brian2-suite", long_te
             "python": platform.python_version(), "spikegpu": spikegpu.__version__,
             "numpy": np.__version__, "workers": workers or 1,
             "long_tests": long_tests, "float32": float32, "select": list(select),
+            "select_files": list(select_files),
             "keyword": keyword, "seconds": round(seconds, 1),
             "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "command": command or " ".join(sys.argv)}
@@ -168,7 +182,8 @@ def run_suite(backend="opencl", workers=2, out_dir="build/brian2-suite", long_te
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         base = os.path.join(out_dir, f"brian2-suite-{backend}-brian{brian2.__version__}"
-                            + ("-float32" if float32 else ""))
+                            + ("-float32" if float32 else "")
+                            + ("-part" if select or keyword else ""))
         with open(base + ".json", "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2)
         with open(base + ".txt", "w", encoding="utf-8") as f:
@@ -186,5 +201,6 @@ def main(args):
                         long_tests=args.long, select=[s for s in args.select if s],
                         keyword=args.keyword, float32=args.float32,
                         known_file=args.known, extra_args=args.pytest_args,
+                        select_files=args.select_file,
                         command="python -m spikegpu suite " + " ".join(args.argv))
     return 0 if summary["ok"] else 1
