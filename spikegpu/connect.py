@@ -44,6 +44,16 @@ def connect(device, codeobj):
     step_buf = device.random.next_oneoff()
     kernels = codeobj.kernels["run"]
     if codeobj.template_name == "synapses_create_generator":
+        # the count pass writes one count per outer index: its scratch was
+        # sized when the code object was made; the outer group may have
+        # grown since (a Synapses source whose connect() ran later)
+        counts_a = device.arrays[v["_sg_counts"]]
+        n_outer = device._n_elements(codeobj)
+        if counts_a.size < n_outer + 1:
+            counts_a.host = np.zeros(n_outer + 1, dtype=counts_a.dtype)
+            counts_a.shape = counts_a.host.shape
+            counts_a.mark_host_written()
+            v["_sg_counts"].size = n_outer + 1
         args = device.kernel_args(codeobj, step_buf, 0)
         gs, ls = device.launch_size(codeobj, "elements")
         be.launch(kernels[0][0], gs, ls, args)

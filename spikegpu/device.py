@@ -233,6 +233,12 @@ class GPUDevice(Device):
                     variable_indices, codeobj_class=None, template_kwds=None,
                     override_conditional_write=None, compiler_kwds=None):
         if template_name in HOST_TEMPLATES:
+            # evaluated on the host with numpy (reading subexpressions):
+            # Brian2 adds a function's numpy implementation (from its Python
+            # function) only when the code object class it checked is numpy's;
+            # it checked ours, so add it here, as Brian2 would have
+            from .functions import ensure_numpy_implementations
+            ensure_numpy_implementations(variables)
             return Device.code_object(self, owner, name, abstract_code, variables,
                                       template_name, variable_indices,
                                       codeobj_class=NumpyCodeObject,
@@ -246,6 +252,14 @@ class GPUDevice(Device):
             template_kwds=template_kwds,
             override_conditional_write=override_conditional_write,
             compiler_kwds=compiler_kwds)
+        # user functions with only a C++ implementation: compiled as they are
+        # (on CUDA their functions become device functions)
+        from .functions import cpp_fallbacks, cuda_device_functions
+        codeobj.cpp_functions = cpp_fallbacks(variables, type(codeobj), owner)
+        if codeobj.cpp_functions and issubclass(type(codeobj), CUDACodeObject):
+            codeobj.support_code = cuda_device_functions(codeobj.support_code)
+            codeobj.cpp_functions = {name: cuda_device_functions(code) for name, code
+                                     in codeobj.cpp_functions.items()}
         self.pending_compile.append(codeobj)
         return codeobj
 
@@ -254,14 +268,46 @@ class GPUDevice(Device):
     # ------------------------------------------------------------------
     def _compile_pending(self):
         cos, self.pending_compile = self.pending_compile, []
-        self.compiler.compile(cos)
+        try:
+            self.compiler.compile(cos)
+        except backends.KernelBuildError as exc:
+            raise self._cpp_function_error(cos, exc) from None
         for co in cos:
             self._compiled[co.name] = co
+
+    def _cpp_function_error(self, codeobjs, exc):
+        """A build error of code objects that use C++ implementations of
+        functions (they have no spikegpu one): the functions whose code does
+        not build on its own are named, with the compiler's message; ``exc``
+        itself if they all build."""
+        funcs = {}
+        for co in codeobjs:
+            funcs.update(getattr(co, "cpp_functions", {}))
+        bad = []
+        for name, code in sorted(funcs.items()):
+            try:
+                self.compiler.program([], f"the C++ implementation of function '{name}'",
+                                      [code])
+            except backends.KernelBuildError as one:
+                bad.append((name, one))
+        if not bad:
+            return exc
+        dialect = "CUDA C++" if self.backend.name == "cuda" else "OpenCL C"
+        lines = [f"Function '{name}' has no spikegpu implementation; its C++ "
+                 f"implementation ('cpp') was compiled as it is, as {dialect}, and "
+                 f"did not build.  Give it an implementation for spikegpu "
+                 f"(@implementation('spikegpu', ...); see the README, 'User-defined "
+                 f"functions').\n{one}" for name, one in bad]
+        return backends.KernelBuildError("\n".join(lines))
 
     def program(self, codeobjs, what, extra=()):
         return self.compiler.program(codeobjs, what, extra)
 
-    def tick_kernel(self):
+    def tick_kernel(self, clock=None):
+        """The kernel that advances ``clock`` (a Clock or an event clock)."""
+        from .clocks import is_event_clock
+        if clock is not None and is_event_clock(clock):
+            return self.compiler.tick_event_kernel()
         return self.compiler.tick_kernel()
 
     def _all_codeobjects(self):
@@ -291,7 +337,9 @@ class GPUDevice(Device):
     def _scalar_value(self, var):
         if isinstance(var, Constant):
             return var.value
-        a = self.arrays[var]
+        # queued work may change it (e.g. the N of a Synapses whose
+        # connect() is still queued, read to size another connect's scratch)
+        a = self._host_op(var)
         a.ensure_host()
         return a.host.ravel()[0].item()
 
@@ -355,6 +403,15 @@ class GPUDevice(Device):
         return n_elements(self, codeobj)
 
     def launch_codeobject(self, codeobj, block, oneoff=False, step_buf=None):
+        if oneoff and codeobj.template_name in ("statemonitor", "ratemonitor"):
+            # StateMonitor.record_single_timestep(): one row more, outside a
+            # run (the run reserved exactly its own rows)
+            from .monitors import one_row
+            with one_row(self, codeobj):
+                return self._launch(codeobj, block, oneoff)
+        return self._launch(codeobj, block, oneoff, step_buf)
+
+    def _launch(self, codeobj, block, oneoff=False, step_buf=None):
         be = self.backend
         if oneoff:
             step_buf = self.random.next_oneoff()

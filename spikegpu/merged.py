@@ -62,8 +62,9 @@ def member_of(device, section):
     """The member for a `stepplan.Section`."""
     co = section.codeobj
     if co is None:      # the clock's tick
-        arrs = [device.arr(section.clock.variables[n]) for n in ("timestep", "t", "dt")]
-        return Member("_sg_tick_body", arrs, ["int64_t", "double", "double"], [],
+        from .clocks import arrays, is_event_clock
+        body = "_sg_tick_event_body" if is_event_clock(section.clock) else "_sg_tick_body"
+        return Member(body, arrays(device, section.clock), ["int64_t", "double", "double"], [],
                       standard=False)
     return Member(f"{co.kernel_name}_{section.suffix}_body",
                   [device.arrays[var] for _, var in co.params],

@@ -117,6 +117,30 @@ class MonitorBuffers:
                 _set_var_size(var, shape)
 
 
+class one_row:
+    """Room for one more row of a StateMonitor/PopulationRateMonitor code
+    object launched outside a run (``record_single_timestep()``), and its
+    arrays' sizes set from the device counter afterwards."""
+
+    def __init__(self, device, codeobj):
+        self.device, self.codeobj = device, codeobj
+
+    def __enter__(self):
+        co, v = self.codeobj, self.codeobj.variables
+        if co.template_name == "statemonitor":
+            recs = [v["t"]] + list(co.extra["_recorded_variables"].values())
+        else:
+            recs = [v["t"], v["rate"]]
+        self.mb = MonitorBuffers(self.device)
+        self.mb.add_fixed(co, [(r, self.device.arr(r)) for r in recs],
+                          self.device.arr(v["N"]), 1)
+        return self
+
+    def __exit__(self, *exc):
+        self.mb.finish()
+        return False
+
+
 def prepare_monitors(device, objects, steps_per_clock):
     mb = MonitorBuffers(device)
     for obj in objects:

@@ -83,3 +83,8 @@ class Programs:
         if self.tick_program is None:
             self.tick_program = self.program([], "the clock tick")
         return self.tick_program.kernel("_sg_tick")
+
+    def tick_event_kernel(self):
+        """The tick of an event clock (`clocks.py`), in the same prelude."""
+        self.tick_kernel()
+        return self.tick_program.kernel("_sg_tick_event")

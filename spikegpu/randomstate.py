@@ -6,7 +6,16 @@ settings and connect(), a one-off counter) and the element (templates/rng.c).
 The state is the key and the two counters that hand out streams and one-off
 steps (and numpy's state, which Brian2 restores as well).  Code objects are
 created anew for each run, so after ``restore()`` without the random state
-they take new streams: new random numbers, as Brian2's semantics."""
+they take new streams: new random numbers, as Brian2's semantics.
+
+``seed()`` counts where it stands in the script, as in Brian2's standalone
+devices: it is a queued operation (the key changes, and the one-off counter
+restarts, between the operations queued before and after it), and the
+stream numbering restarts at once (streams are handed out when code objects
+are created, in script order).  So ``seed(1); G.v1 = 'rand()'; seed(1);
+G.v2 = 'rand()'`` gives v1 == v2, and a run after ``seed(s)`` draws the
+same numbers as another run after ``seed(s)`` from the same state (e.g.
+after ``restore()``)."""
 import os
 
 import numpy as np
@@ -28,26 +37,33 @@ class RandomState:
             be = self.device.backend
             self.seed_buf = be.alloc(8)
             self.oneoff_buf = be.alloc(8)
-            self.apply(self.seed_value)
+            if self.key is None:        # no seed() so far: a random key
+                self.apply(None)
+            be.upload(self.seed_buf, self.key)
         return self.seed_buf, self.oneoff_buf
 
     def apply(self, seed):
+        """Set the key (from ``seed``; None: from os.urandom) and restart
+        the one-off counter (a queued operation, see seed())."""
         if seed is None:
             key = np.frombuffer(os.urandom(8), dtype=np.uint32).copy()
         else:
             s = int(seed) & 0xFFFFFFFFFFFFFFFF
             key = np.array([s & 0xFFFFFFFF, s >> 32], dtype=np.uint32)
+        self.seed_value = seed
         self.oneoff_counter = 0
         self.key = key
         if self.seed_buf is not None:
             self.device.backend.upload(self.seed_buf, key)
 
     def seed(self, seed=None):
-        """Brian2's seed(): takes effect where it stands among the queued
-        operations."""
-        self.seed_value = seed
-        if self.seed_buf is not None:
-            self.device.enqueue(lambda: self.apply(seed))
+        """Brian2's seed(): the key changes where the call stands among the
+        queued operations; code objects created after it are numbered from
+        the first stream again."""
+        if seed is not None:
+            seed = int(seed)    # checked now, not when the queue runs
+        self.stream_counter = 0
+        self.device.enqueue(lambda: self.apply(seed))
 
     def new_stream(self):
         self.stream_counter += 1

@@ -14,12 +14,12 @@ import sys
 import time
 
 import numpy as np
-from brian2.core.clocks import Clock
 from brian2.core.namespace import get_local_namespace
 from brian2.core.network import Network, TextReport
 from brian2.groups.group import Group as BrianGroup
 from brian2.units import second
 
+from . import clocks as clockmod
 from .merged import MergedKernel, Member, assign_groups, fill_table, member_of
 from .monitors import prepare_monitors
 from .stepplan import Barrier, plan_step
@@ -59,7 +59,8 @@ class PreparedGroup:
         if not self.kernels:
             m = self.members[0]
             if m.codeobj is None:
-                return [Launch(dev.tick_kernel(), 1, 1, [a.buf for a in m.arrays])]
+                return [Launch(dev.tick_kernel(self.group.clock), 1, 1,
+                               [a.buf for a in m.arrays])]
             co = m.codeobj
             gs, ls = dev.launch_size(co, m.policy)
             return [Launch(co.kernel_by_suffix[self.group.sections[0].suffix], gs, ls,
@@ -170,12 +171,12 @@ class Runner:
         self.clocks = clocks = list(net._clocks)
         self.clock_arrays = {}
         for c in clocks:
-            arrs = [dev.arr(c.variables[n]) for n in ("timestep", "t", "dt")]
+            arrs = clockmod.arrays(dev, c)     # timestep, t, dt (event clocks: times)
             for a in arrs:
                 a.ensure_device(be)
             self.clock_arrays[c] = arrs
         self.host_ts = {c: int(c.variables["timestep"].get_value()[0]) for c in clocks}
-        self.host_dt = {c: float(c.variables["dt"].get_value()[0]) for c in clocks}
+        self.host_dt = {c: clockmod.host_dt(c) for c in clocks}    # None: an event clock
         self.active = [obj for obj in self.all_objects if obj.active]
         self.monitors = prepare_monitors(dev, self.active,
                                          {c: c._i_end - self.host_ts[c] for c in clocks})
@@ -189,7 +190,8 @@ class Runner:
         single = len(clocks) == 1
         # one clock, no Python in the step: every step is the same launch
         # sequence, which can be fused or captured
-        self.fixed_steps = single and not any(isinstance(e, Barrier) for e in self.entries)
+        self.fixed_steps = single and not any(isinstance(e, Barrier) for e in self.entries) \
+            and self.host_dt[clocks[0]] is not None
         self.step_kernel = None
         if self.fixed_steps:
             from .stepkernel import plan as plan_step_kernel
@@ -209,6 +211,10 @@ class Runner:
                              "graphs" if self.use_graphs else "launches")
         self.profiling = {}
         self.n_launches = 0
+
+    def host_t(self, c):
+        """Clock ``c``'s time at its host-side timestep."""
+        return clockmod.time_at(c, self.host_ts[c], self.host_dt[c])
 
     # -- one step ---------------------------------------------------------------
     def _run_network_operation(self, obj):
@@ -281,7 +287,7 @@ class Runner:
         block = self.monitors.max_block_steps(dev.graph_block_steps)
         while self.host_ts[c0] < c0._i_end:
             n = min(block, c0._i_end - self.host_ts[c0])
-            net.t_ = self.host_ts[c0] * self.host_dt[c0]
+            net.t_ = self.host_t(c0)
             if self.monitors.need_check(cur, n) and self.monitors.ensure_capacity(cur, n):
                 if self.plan is not None:
                     self.plan.refresh()
@@ -308,7 +314,7 @@ class Runner:
                 self.be.launch_graph(g)
             self.host_ts[c0] += n
             self.monitors.advance(cur, n)
-            net.t_ = self.host_ts[c0] * self.host_dt[c0]
+            net.t_ = self.host_t(c0)
             self._maybe_report()
             if self._should_stop():
                 return True
@@ -326,15 +332,14 @@ class Runner:
                     return False
                 cur = (c0,)
             else:
-                times = {c: host_ts[c] * host_dt[c] for c in clocks}
+                times = {c: self.host_t(c) for c in clocks}
                 cmin = min(clocks, key=lambda c: times[c])
                 if host_ts[cmin] >= cmin._i_end:
                     return False
                 tmin = times[cmin]
-                cur = tuple(c for c in clocks if times[c] == tmin or
-                            abs(times[c] - tmin) / min(host_dt[cmin], host_dt[c])
-                            < Clock.epsilon_dt)
-            self.net.t_ = host_ts[cur[0]] * host_dt[cur[0]]
+                cur = tuple(c for c in clocks if clockmod.same_time(
+                    c, times[c], host_dt[c], cmin, tmin, host_dt[cmin]))
+            self.net.t_ = self.host_t(cur[0])
             if self.monitors.need_check(cur) and self.monitors.ensure_capacity(cur):
                 self.plan.refresh()
             self.launch_step(cur)
@@ -386,7 +391,7 @@ class Runner:
             for a in self.clock_arrays[c][:2]:
                 a.mark_device_written()
         if stopped:
-            net.t_ = min(self.host_ts[c] * self.host_dt[c] for c in self.clocks)
+            net.t_ = min(self.host_t(c) for c in self.clocks)
         else:
             net.t_ = self.t_end
         dev._last_run_time = elapsed

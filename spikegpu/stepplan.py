@@ -128,9 +128,9 @@ def _accesses(device, codeobj, suffix, clock):
 
 
 def _tick_accesses(device, clock):
+    from .clocks import arrays
     out = {}
-    for name, mode in (("timestep", WRITE), ("t", WRITE), ("dt", READ)):
-        a = device.arrays[clock.variables[name]]
+    for a, mode in zip(arrays(device, clock), (WRITE, WRITE, READ)):
         out[id(a)] = (mode, 0, a.size)
     return out
 

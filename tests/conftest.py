@@ -22,8 +22,43 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("backend", params)
 
 
+# -- the fused pass (scripts/test.sh) ------------------------------------------
+# With SPIKEGPU_RECORD_FUSABLE=<directory>, every test whose network the
+# fused step kernel would run (stepkernel.plan gives a kernel with fuse=True
+# where the default, fuse='auto', gave none) is written to a file there; the
+# second pass (SPIKEGPU_FUSE=1) runs exactly those tests.  Tests that choose
+# the step mode themselves (test_stepkernel, test_graphs) are not recorded:
+# the second pass would repeat them unchanged.
+_current = {"test": None}
+
+
+def pytest_configure(config):
+    rec = os.environ.get("SPIKEGPU_RECORD_FUSABLE")
+    if not rec:
+        return
+    from spikegpu import stepkernel
+    plan = stepkernel.plan
+
+    def recording_plan(device, objects, clock_arrays, profile=False):
+        result = plan(device, objects, clock_arrays, profile=profile)
+        if result is None and device.fuse == "auto" and _current["test"]:
+            device.fuse = True
+            try:
+                would = plan(device, objects, clock_arrays, profile=profile)
+            finally:
+                device.fuse = "auto"
+            if would is not None:
+                worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+                with open(os.path.join(rec, f"fusable-{worker}.txt"), "a") as f:
+                    f.write(_current["test"] + "\n")
+        return result
+
+    stepkernel.plan = recording_plan
+
+
 @pytest.fixture(autouse=True)
-def _fresh_brian():
+def _fresh_brian(request):
+    _current["test"] = request.node.nodeid
     brian2.device.reinit()
     brian2.set_device("runtime")
     brian2.prefs.codegen.target = "numpy"

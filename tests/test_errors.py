@@ -10,27 +10,28 @@ from spikegpu.backends import KernelBuildError
 from conftest import on_device
 
 
-@implementation("cpp", "double only_cpp(double x) { return x; }")
-@check_units(x=1, result=1)
-def only_cpp(x):
-    return x
-
-
 broken = Function(lambda x: x, arg_units=[1], return_unit=1)
 broken.implementations.add_implementation(
     "spikegpu", {"support_code": "SG_FN double broken_fn(double x) { return x +* ; }"},
     name="broken_fn")
 
 
-def test_function_without_implementation(backend):
+@check_units(x=1, result=1)
+def only_python(x):
+    return x
+
+
+def test_function_without_c_implementation(backend):
+    """A function with neither a spikegpu nor a C++ implementation: Brian2's
+    error, naming the function."""
     def script():
-        G = NeuronGroup(3, "dv/dt = only_cpp(v)/ms : 1")
+        G = NeuronGroup(3, "dv/dt = only_python(v)/ms : 1")
         run(1 * ms)
 
     with pytest.raises(Exception) as exc:
         on_device(backend, script)
     msg = str(exc.value) + str(exc.value.__cause__)
-    assert "only_cpp" in msg and "No implementation available" in msg
+    assert "only_python" in msg and "No implementation available" in msg
 
 
 def test_kernel_build_error_shows_failing_line(backend):

@@ -1,8 +1,10 @@
 """NeuronGroup features on gpu_standalone against Brian2 runtime (numpy)."""
+import brian2
 import numpy as np
 import pytest
 from brian2 import (NeuronGroup, PopulationRateMonitor, SpikeMonitor, StateMonitor,
-                    EventMonitor, TimedArray, linked_var, ms, run, Hz, network_operation)
+                    EventMonitor, TimedArray, defaultclock, linked_var, ms, run, Hz,
+                    network_operation)
 
 from conftest import compare, own
 
@@ -197,3 +199,44 @@ def linked_variables():
 def test_linked_variables(backend):
     ref = compare(backend, linked_variables)
     assert len(ref["i"]) > 0 and ref["x"].max() > 0.3
+
+
+def record_single_timestep():
+    from brian2 import StateMonitor, PopulationRateMonitor
+    G = NeuronGroup(3, "dv/dt = -v/(5*ms) : 1", threshold="v > 0.95", reset="v = 0",
+                    method="exact")
+    G.v = [1, 0.5, 0.97]
+    mon = StateMonitor(G, "v", record=True)
+    run(0.5 * ms)
+    mon.record_single_timestep()
+    return own(t=mon.t[:], v=mon.v[:], G_v=G.v[:])
+
+
+def test_state_monitor_record_single_timestep(backend):
+    """After a run, record_single_timestep() records the values at the end
+    of the run, at t = the end of the run (Brian2's test of the same name)."""
+    ref = compare(backend, record_single_timestep)
+    assert len(ref["t"]) == 6 and np.isclose(ref["t"][-1], 0.5e-3)
+    assert np.array_equal(ref["v"][:, -1], ref["G_v"])
+
+
+def event_clocks():
+    from brian2 import EventClock, StateMonitor
+    G = NeuronGroup(3, "dv/dt = -v/(10*ms) : 1\nu : 1", method="exact")
+    G.v = [0.2, 0.5, 1.0]
+    G.run_at("u += v", times=[0, 1, 3, 7] * defaultclock.dt)
+    M = StateMonitor(G, ["u", "v"], record=True, when="end")
+    Me = StateMonitor(G, "v", record=True, clock=EventClock(times=[0.0, 0.25, 0.5, 2.0] * ms))
+    run(0.6 * ms)
+    run(0.6 * ms)          # the event clocks continue where they were
+    return own(u=G.u[:], Mu=M.u[:], Mt=M.t[:], Met=Me.t[:], Mev=Me.v[:])
+
+
+@pytest.mark.skipif(not hasattr(brian2, "EventClock"),
+                    reason="Brian2 < 2.10 has no EventClock (run_at)")
+def test_event_clocks(backend):
+    """Brian2 2.10's event-driven clocks: run_at and a StateMonitor on an
+    EventClock, next to the default clock, over two runs."""
+    ref = compare(backend, event_clocks)
+    assert np.allclose(ref["Met"], [0.0, 0.25e-3, 0.5e-3])
+    assert len(ref["Mt"]) == 12 and np.count_nonzero(np.diff(ref["Mu"][0])) == 3

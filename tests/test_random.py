@@ -77,3 +77,87 @@ def test_poisson_input_statistics(backend, N, rate_hz):
         assert np.array_equal(v, np.round(v))   # exact integer counts
     assert not np.array_equal(v, on_device(backend, poisson_input, N, rate_hz) + 1)
     assert np.array_equal(v, on_device(backend, poisson_input, N, rate_hz))  # seed()
+
+
+# -- seed() counts where it stands in the script ---------------------------------
+
+def reseeded_settings():
+    G = NeuronGroup(1000, "v1 : 1\nv2 : 1\nv3 : 1\nv4 : 1")
+    seed(1)
+    G.v1 = "rand()"
+    seed(1)
+    G.v2 = "rand()"
+    G.v3 = "rand()"              # no seed in between: new numbers
+    seed(2)
+    G.v4 = "rand()"
+    return {k: getattr(G, k)[:].copy() for k in ("v1", "v2", "v3", "v4")}
+
+
+def test_seed_between_value_settings(backend):
+    r = on_device(backend, reseeded_settings)
+    assert np.array_equal(r["v1"], r["v2"])
+    assert not np.array_equal(r["v2"], r["v3"])
+    assert not np.array_equal(r["v1"], r["v4"])
+    assert np.var(r["v1"]) > 0.05
+
+
+def settings_before_and_after_seed(before):
+    G = NeuronGroup(500, "u : 1\nw : 1")
+    if before:
+        G.u = "rand()"           # queued before the seed: drawn before it
+    seed(7)
+    G.w = "rand()"
+    return G.w[:].copy()
+
+
+def test_seed_takes_effect_where_it_stands(backend):
+    assert np.array_equal(on_device(backend, settings_before_and_after_seed, True),
+                          on_device(backend, settings_before_and_after_seed, False))
+
+
+def fixed_and_random_between_runs():
+    # Brian2's test_random_values_fixed_and_random, as one script
+    G = NeuronGroup(10, "dv/dt = -v/(10*ms) + 0.1*xi/sqrt(ms) : 1", method="euler")
+    from brian2 import StateMonitor, defaultclock
+    mon = StateMonitor(G, "v", record=True)
+    seed(13579)
+    G.v = "rand()"
+    seed()
+    run(2 * defaultclock.dt)
+    seed(13579)
+    G.v = "rand()"
+    seed()
+    run(2 * defaultclock.dt)
+    return mon.v[:].copy()
+
+
+def test_fixed_and_random_seeds_between_runs(backend):
+    v = on_device(backend, fixed_and_random_between_runs)
+    first, second = v[:, [0, 1]], v[:, [2, 3]]
+    assert np.array_equal(first[:, 0], second[:, 0])          # same seed
+    assert np.all(np.abs((first[:, 1] - first[:, 0])
+                         - (second[:, 1] - second[:, 0])) > 1e-6)   # random seed
+
+
+def repeated_seeded_runs():
+    from brian2 import Network, StateMonitor
+    G = NeuronGroup(200, "dv/dt = -v/(10*ms) + 0.5*xi/sqrt(ms) : 1", method="euler")
+    net = Network(G)
+    net.store()
+    out = []
+    for s in (5, 5, 6):
+        net.restore()
+        seed(s)
+        net.run(1 * ms)
+        out.append(G.v[:].copy())
+    return np.array(out)
+
+
+def test_fixed_seed_runs_repeat(backend):
+    """The same run from the same state after the same seed draws the same
+    numbers (restore() does not restore the random state here)."""
+    a = on_device(backend, repeated_seeded_runs)
+    assert np.array_equal(a[0], a[1])
+    assert not np.array_equal(a[0], a[2])
+    b = on_device(backend, repeated_seeded_runs)     # and in a new session
+    assert np.array_equal(a, b)

@@ -594,3 +594,59 @@ def test_queue_memory_bounded_by_bundles(backend):
     # no events in flight at the first run: slots of n_bundles entries
     assert info["cap"] == pairs
     assert info["queue"] == info["Q"] * pairs
+
+
+def summed_onto_synapses(dtype):
+    brian2.prefs.core.default_integer_dtype = dtype
+    try:
+        source = NeuronGroup(5, "")
+        target = NeuronGroup(5, "")
+        conn = Synapses(source, target, "w : integer\nwf : 1")
+        conn.connect(j="i")
+        conn.w = 1
+        summed = Synapses(source, conn, """w_post = x : integer (summed)
+                                           wf_post = 0.5*x : 1 (summed)
+                                           x : integer""")
+        summed.connect("i>=j")
+        summed.x = "i"
+        run(defaultclock.dt)
+        return own(w=conn.w[:], wf=conn.wf[:])
+    finally:
+        brian2.prefs.core.default_integer_dtype = np.int32
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_summed_variables_from_synapses_onto_synapses(backend, dtype):
+    """Brian2's test_synapses_to_synapses_summed_variable: integer targets
+    (atomic integer adds), and a float one, on the synapses of another
+    Synapses."""
+    ref = compare(backend, summed_onto_synapses, dtype)
+    assert list(ref["w"]) == [10, 10, 9, 7, 4]
+    assert np.allclose(ref["wf"], [5, 5, 4.5, 3.5, 2])
+
+
+def synapses_of_synapses_connected_while_queued():
+    # connect() of a Synapses whose source (or target) is another Synapses
+    # whose own connect() is still queued: its size is read when the second
+    # connect() is created (Brian2's test_synapses_to_synapses_statevar_access)
+    source = NeuronGroup(10, "v:1")
+    modulator = NeuronGroup(40, "")
+    target = NeuronGroup(10, "v:1")
+    conn = Synapses(source, target)
+    conn.connect(j="i", n=2)
+    modulator_to_conn = Synapses(modulator, conn)
+    modulator_to_conn.connect(j="int(i/2)")
+    conn_to_modulator = Synapses(conn, modulator)
+    conn_to_modulator.connect(j="i")
+    conn_to_modulator.connect(j="i + 20")
+    run(0 * ms)
+    return own(m2c_i=modulator_to_conn.i[:], m2c_j=modulator_to_conn.j[:],
+               m2c_i_post=modulator_to_conn.i_post[:],
+               c2m_i=conn_to_modulator.i[:], c2m_j=conn_to_modulator.j[:],
+               c2m_i_pre=conn_to_modulator.i_pre[:])
+
+
+def test_synapses_of_synapses_connected_while_queued(backend):
+    ref = compare(backend, synapses_of_synapses_connected_while_queued)
+    assert list(ref["c2m_j"]) == list(range(40))
+    assert list(ref["m2c_i_post"]) == list(np.repeat(np.arange(10), 4))

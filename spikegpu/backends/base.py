@@ -25,6 +25,55 @@ def cache_dir():
     return d
 
 
+#: every kernel-cache file starts with this, then the payload's length
+#: (8 bytes, little endian) and its SHA-256; a file that does not match is
+#: never handed to a driver (a truncated binary crashed PoCL)
+CACHE_MAGIC = b"spikegpu-kernel-cache-1\n"
+_HEADER = len(CACHE_MAGIC) + 8 + 32
+
+
+def write_cache(path, payload):
+    """Store ``payload`` (bytes) at ``path`` with its length and checksum;
+    written to a temporary file first, then renamed (readers never see a
+    partial file from this writer).  Errors are ignored: the cache is only
+    an optimisation."""
+    payload = bytes(payload)
+    header = CACHE_MAGIC + len(payload).to_bytes(8, "little") + hashlib.sha256(payload).digest()
+    tmp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(header + payload)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+
+
+def read_cache(path):
+    """The payload stored at ``path`` by `write_cache`, or None if there is
+    none or it fails the check (wrong header, length or checksum: a damaged
+    or foreign file, which is removed so that the rebuild replaces it)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    payload = data[_HEADER:]
+    ok = (len(data) >= _HEADER and data.startswith(CACHE_MAGIC)
+          and int.from_bytes(data[len(CACHE_MAGIC):len(CACHE_MAGIC) + 8], "little")
+          == len(payload)
+          and hashlib.sha256(payload).digest() == data[len(CACHE_MAGIC) + 8:_HEADER])
+    if ok:
+        return payload
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    return None
+
+
 def source_key(*parts):
     h = hashlib.sha256()
     for p in parts:

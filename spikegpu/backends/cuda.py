@@ -4,7 +4,7 @@ import os
 import numpy as np
 
 from .base import (Backend, BackendError, KernelBuildError, annotate_build_log,
-                   cache_dir, source_key)
+                   cache_dir, read_cache, source_key, write_cache)
 
 _context = None
 
@@ -95,27 +95,26 @@ class CUDABackend(Backend):
         key = source_key("cuda", compiler, self.device_name, self.drv.get_driver_version(),
                          " ".join(opts), source)
         path = os.path.join(cache_dir(), f"cuda-{key}.cubin")
-        if os.path.exists(path):
-            with open(path, "rb") as f:
-                cubin = f.read()
-        else:
-            self.n_builds += 1
+        cubin = read_cache(path)        # None if absent or damaged
+        if cubin is not None:
             try:
-                if compiler == "nvrtc":
-                    from . import nvrtc
-                    cubin = nvrtc.compile_cubin(source, self.arch,
-                                                ["--fmad=false", "-w"] + list(options))
-                else:
-                    from pycuda.compiler import compile as nvcc_compile
-                    cubin = nvcc_compile(source, options=opts, arch=self.arch,
-                                         no_extern_c=True, cache_dir=False)
-            except Exception as exc:  # pycuda.driver.CompileError, NVRTCError
-                log = getattr(exc, "stderr", "") or str(exc)
-                raise KernelBuildError(annotate_build_log(source, log, what)) from None
-            tmp = path + f".{os.getpid()}"
-            with open(tmp, "wb") as f:
-                f.write(cubin)
-            os.replace(tmp, path)
+                return CUDAProgram(self.drv.module_from_buffer(cubin), cubin)
+            except self.drv.Error:
+                pass    # a cubin the driver refuses: rebuild
+        self.n_builds += 1
+        try:
+            if compiler == "nvrtc":
+                from . import nvrtc
+                cubin = nvrtc.compile_cubin(source, self.arch,
+                                            ["--fmad=false", "-w"] + list(options))
+            else:
+                from pycuda.compiler import compile as nvcc_compile
+                cubin = nvcc_compile(source, options=opts, arch=self.arch,
+                                     no_extern_c=True, cache_dir=False)
+        except Exception as exc:  # pycuda.driver.CompileError, NVRTCError
+            log = getattr(exc, "stderr", "") or str(exc)
+            raise KernelBuildError(annotate_build_log(source, log, what)) from None
+        write_cache(path, cubin)
         return CUDAProgram(self.drv.module_from_buffer(cubin), cubin)
 
     def alloc(self, nbytes):

@@ -4,7 +4,7 @@ import os
 import numpy as np
 
 from .base import (Backend, BackendError, KernelBuildError, annotate_build_log,
-                   cache_dir, source_key)
+                   cache_dir, read_cache, source_key, write_cache)
 
 
 def _import():
@@ -122,6 +122,13 @@ class OpenCLBackend(Backend):
                            else min(1024, self.device.max_work_group_size))
         self.compute_units = self.device.max_compute_units
         self.max_param_bytes = self.device.max_parameter_size
+        #: single-precision / and sqrt correctly rounded, as CUDA's defaults
+        #: and numpy give them (OpenCL allows 2.5 ulp otherwise); double
+        #: precision is always correctly rounded.  (Contraction of a*b + c
+        #: into fma is switched off by the prelude's FP_CONTRACT pragma.)
+        self.default_options = []
+        if self.device.single_fp_config & cl.device_fp_config.CORRECTLY_ROUNDED_DIVIDE_SQRT:
+            self.default_options.append("-cl-fp32-correctly-rounded-divide-sqrt")
 
     @property
     def supports_double(self):
@@ -132,21 +139,20 @@ class OpenCLBackend(Backend):
 
     def build(self, source, what="kernels", options=()):
         cl = self.cl
-        opts = list(options)
+        opts = list(options) + self.default_options
         key = source_key("opencl", self.device_name, self.device.driver_version,
                          " ".join(opts), source)
         path = os.path.join(cache_dir(), f"ocl-{key}.bin")
-        if os.path.exists(path):
+        binary = read_cache(path)       # None if absent or damaged
+        if binary is not None:
             try:
-                with open(path, "rb") as f:
-                    binary = f.read()
                 import warnings
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     prg = cl.Program(self.ctx, [self.device], [binary]).build(options=opts)
                 return OpenCLProgram(prg)
             except Exception:
-                pass  # stale or foreign binary: rebuild
+                pass  # a binary the driver refuses (another driver build): rebuild
         self.n_builds += 1
         import warnings
         try:
@@ -157,12 +163,10 @@ class OpenCLBackend(Backend):
             raise KernelBuildError(annotate_build_log(source, str(exc), what)) from None
         try:
             binary = prg.get_info(cl.program_info.BINARIES)[0]
-            tmp = path + f".{os.getpid()}"
-            with open(tmp, "wb") as f:
-                f.write(binary)
-            os.replace(tmp, path)
         except Exception:
-            pass
+            binary = None
+        if binary:
+            write_cache(path, binary)
         return OpenCLProgram(prg)
 
     def alloc(self, nbytes):

@@ -1,6 +1,7 @@
 ## The dialect: everything a kernel needs to be written once for CUDA C++
 ## and OpenCL C.  Rendered once per program with dialect = 'cuda' | 'opencl'.
 %if dialect == 'opencl':
+#pragma OPENCL FP_CONTRACT OFF
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 #pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable
 typedef char int8_t;   typedef uchar uint8_t;
@@ -212,6 +213,18 @@ SG_FN void _sg_tick_body(SG_GLOBAL int64_t *timestep, SG_GLOBAL double *t, SG_GL
 SG_KERNEL _sg_tick(SG_GLOBAL int64_t *timestep, SG_GLOBAL double *t, SG_GLOBAL const double *dt) {
     SG_WHOLE_GRID
     _sg_tick_body(timestep, t, dt, _sg_grp, _sg_ng);
+}
+/* an event clock (Brian2 >= 2.10: run_at, monitors on given times): the next
+   entry of its sorted times (which end with infinity) */
+SG_FN void _sg_tick_event_body(SG_GLOBAL int64_t *timestep, SG_GLOBAL double *t,
+                               SG_GLOBAL const double *times,
+                               const int32_t _sg_grp, const int32_t _sg_ng) {
+    if (SG_GID == 0) { timestep[0] += 1; t[0] = times[timestep[0]]; }
+}
+SG_KERNEL _sg_tick_event(SG_GLOBAL int64_t *timestep, SG_GLOBAL double *t,
+                         SG_GLOBAL const double *times) {
+    SG_WHOLE_GRID
+    _sg_tick_event_body(timestep, t, times, _sg_grp, _sg_ng);
 }
 #define _sg_rand(_vidx) _sg_uniform(&_sg_rng)
 #define _sg_randn(_vidx) _sg_normal(&_sg_rng)

@@ -10,7 +10,7 @@
  *  - every multiply whose result feeds an addition is an explicit fma();
  *  - every other (inexact) product goes through _SG_MUL, which is
  *    __dmul_rn() on CUDA (never contracted) and a plain product elsewhere
- *    (FP_CONTRACT is switched off for this file on OpenCL);
+ *    (FP_CONTRACT is switched off on OpenCL, here and by the prelude);
  *  - products by powers of two are exact, so contraction cannot change them;
  *  - only +, -, *, /, sqrt, floor, fma are used (all IEEE-exact).
  * ---------------------------------------------------------------------- */
@@ -182,6 +182,7 @@ SG_FN double _sg_normal(_sg_rng_t *r)
     return _SG_MUL(rad, _sg_cospi2(u2));
 }
 
-#ifdef __OPENCL_VERSION__
-#pragma OPENCL FP_CONTRACT DEFAULT
-#endif
+/* No "#pragma OPENCL FP_CONTRACT DEFAULT" here: contraction stays off for
+ * the code after this file too (the prelude switches it off first; the
+ * kernels must not contract a*b + c either, as CUDA is built with
+ * --fmad=false: tests/test_bitwise.py). */

@@ -6,8 +6,20 @@
 <%
     target = c.array(c.kw['_target_var'])
     index = c.array(c.kw['_index_var'])
-    atomic = {'double': 'sg_atomic_add_double', 'float': 'sg_atomic_add_float'}[c.ctype(c.kw['_target_var'])]
+    ctype = c.ctype(c.kw['_target_var'])
+    atomic = {'double': 'sg_atomic_add_double', 'float': 'sg_atomic_add_float',
+              'int32_t': 'sg_atomic_add_int', 'int64_t': c.kname + '_atomic_add_i64'}[ctype]
 %>
+%if ctype == 'int64_t':
+## a 64-bit integer target (one helper per kernel: its name carries the kernel's)
+SG_FN void ${c.kname}_atomic_add_i64(SG_GLOBAL int64_t *p, const int64_t v) {
+#ifdef __OPENCL_VERSION__
+    atom_add(p, v);
+#else
+    atomicAdd((unsigned long long *)p, (unsigned long long)v);
+#endif
+}
+%endif
 ${signature(c, 'zero')}
 {
     ${prologue(c)}
@@ -28,6 +40,6 @@ ${signature(c, 'run')}
         const int64_t _vectorisation_idx = _idx;
         ${rng(c, '_idx')}
         ${code(c.vector_code)}
-        ${atomic}(&${target}[${index}[_idx]], _synaptic_var);
+        ${atomic}(&${target}[${index}[_idx]], (${ctype})_synaptic_var);
     }
 }

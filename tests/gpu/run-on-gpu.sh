@@ -2,8 +2,10 @@
 # Run on the lent GPU machine (CI has no GPU).  From the repo root, after the
 # kit is staged (bash ../shared/gpu/stage.sh) and carried as .gpu:
 #   source .gpu/gpu/setup-gpu.sh || exit 1; bash tests/gpu/run-on-gpu.sh [what...]
-# what: info probe tests demo bench micro compilers modes prop rows ktimes cmdbuf profile
+# what: info probe tests demo bench micro compilers modes prop rows ktimes cmdbuf profile suite
 # (default: info probe tests demo bench).  Output files go to $OUT if set.
+# suite: Brian2's test suite on gpu_standalone with CUDA and with NVIDIA's OpenCL
+# (summaries in $OUT/suite; README, "Brian2's test suite").
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -24,6 +26,10 @@ for w in $what; do
     tests) SPIKEGPU_TEST_BACKENDS=cuda,opencl timeout 540 python3 -m pytest -q -p no:warnings \
                -p no:cacheprovider -m "not slow" -n ${WORKERS:-6} --timeout=240 tests 2>&1 | tee "$OUT/tests.log" | tail -40
            [ "${PIPESTATUS[0]}" = 0 ] || rc=1 ;;
+    suite) for be in cuda opencl; do
+             python3 -m spikegpu suite "$be" -n "${SUITE_WORKERS:-4}" --out "$OUT/suite" \
+               > "$OUT/suite-$be.log" 2>&1; tail -30 "$OUT/suite-$be.log"
+           done ;;
     demo)  SPIKEGPU_BACKEND=cuda python3 examples/demo.py "$OUT/raster-cuda.png" || rc=1 ;;
     bench) ANCHOR_THREADS=${ANCHOR_THREADS:-2} python3 benchmarks/step_overhead.py --backends cuda,opencl --anchors \
                --json "$OUT/step_overhead.json" ${BENCH_ARGS:-} || rc=1 ;;
