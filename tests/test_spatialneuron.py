@@ -10,6 +10,9 @@ large axial conductance makes the branch-point system ill-conditioned
 (condition ~1e7): both results then stay as close to the exact solution
 (checked against long double arithmetic while developing), but differ from
 each other by up to ~1e-9 relative after a few hundred steps."""
+import os
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -171,14 +174,25 @@ def passive_branched():
 
 def on_cython(fn):
     """``fn`` on Brian2's runtime device with the Cython target (Brian2's
-    C++ arithmetic; its numpy target solves with LAPACK's banded solver)."""
+    C++ arithmetic; its numpy target solves with LAPACK's banded solver),
+    compiled without -ffast-math and without contracting a*b + c into fma
+    (Brian2's default flags allow both; our kernels do neither, as numpy)."""
     brian2.set_device("runtime")
     brian2.prefs.codegen.target = "cython"
+    flags = brian2.prefs.codegen.cpp.extra_compile_args_gcc
+    cache = brian2.prefs.codegen.runtime.cython.cache_dir
+    brian2.prefs.codegen.cpp.extra_compile_args_gcc = ["-w", "-O3", "-ffp-contract=off",
+                                                       "-std=c++11"]
+    # (Brian2's extension cache does not key on the flags: a cache of these)
+    brian2.prefs.codegen.runtime.cython.cache_dir = os.path.join(
+        tempfile.gettempdir(), f"spikegpu-cython-strict-{os.getuid()}")
     try:
         brian2.defaultclock.dt = 0.1 * ms
         return {k: np.array(v, copy=True) for k, v in fn().items()}
     finally:
         brian2.prefs.codegen.target = "numpy"
+        brian2.prefs.codegen.cpp.extra_compile_args_gcc = flags
+        brian2.prefs.codegen.runtime.cython.cache_dir = cache
 
 
 @pytest.mark.parametrize("chunk", [None], indirect=True)
