@@ -6,7 +6,8 @@ network_operation needs values, or ``report=`` asks for progress (at most
 once per report period).
 
 How the steps run (``device.last_run_mode``): 'fused' (one kernel runs a
-block of steps, `stepkernel.py`), 'graphs' (CUDA: the step's launches of a
+block of steps in one work-group, `stepkernel.py`), 'grid' (the same over
+the whole GPU, with a grid-wide barrier between groups), 'graphs' (CUDA: the step's launches of a
 block of steps captured once as a graph and replayed) or 'launches' (one
 launch per group from Python)."""
 import gc
@@ -207,7 +208,8 @@ class Runner:
             StepPlan(dev, self.entries, self.clock_arrays)
         self.use_graphs = (self.fixed_steps and self.step_kernel is None and dev.use_graphs
                            and getattr(be, "supports_graphs", False))
-        dev.last_run_mode = ("fused" if self.step_kernel is not None else
+        dev.last_run_mode = (("grid" if self.step_kernel.grid else "fused")
+                             if self.step_kernel is not None else
                              "graphs" if self.use_graphs else "launches")
         self.profiling = {}
         self.n_launches = 0

@@ -113,6 +113,9 @@ def _accesses(device, codeobj, suffix, clock):
             continue
         modes = {codeobj.code_access.get(n, WRITE) for n in vnames} or {WRITE}
         mode = modes.pop() if len(modes) == 1 else WRITE
+        if codeobj.template_name == "threshold" and \
+                {"not_refractory", "lastspike"} & set(vnames):
+            mode = WRITE    # written by the template, not the abstract code
         lo, hi = 0, None
         for n in vnames:
             index = codeobj.variable_indices.get(n)

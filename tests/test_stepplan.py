@@ -74,6 +74,31 @@ def test_write_then_read_stay_ordered(backend):
     assert group_of(plan, "a_set_pre") < group_of(plan, "b_read_pre")
 
 
+def refractory_target(info=None):
+    """A pathway onto a refractory group (its on_pre only writes where
+    not_refractory) after that group's threshold, which sets not_refractory
+    in its template (not in its abstract code): Brian2's
+    test_synapses_refractory."""
+    source = NeuronGroup(10, "", threshold="True", name="src")
+    target = NeuronGroup(10, "dv/dt = 0/second : 1 (unless refractory)",
+                         threshold="i >= 5", refractory=brian2.defaultclock.dt, name="tgt")
+    S = Synapses(source, target, on_pre="v += 1", name="syn")
+    S.connect(j="i")
+    run(3 * brian2.defaultclock.dt)
+    if info is not None:
+        info.append(plan_names())
+    return own(v=target.v[:])
+
+
+def test_threshold_of_refractory_target_before_its_pathway(backend):
+    info = []
+    ref = compare(backend, refractory_target, rtol=0)
+    assert ref["v"][0] > ref["v"][9]       # refractory neurons received less
+    on_device(backend, refractory_target, info)
+    plan = info[0]
+    assert group_of(plan, "tgt_spike_thresholder") < group_of(plan, "syn_pre")
+
+
 def poisson_inputs(overlap, info=None):
     seed(3)
     G = NeuronGroup(300, "dv/dt = -v/(5*ms) : 1")

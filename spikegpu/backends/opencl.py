@@ -221,10 +221,13 @@ class OpenCLBackend(Backend):
     # -- the grid-wide fused step kernel ----------------------------------------
     # OpenCL has no cooperative launch: a work-group per compute unit, which a
     # GPU keeps resident (a CPU device runs work-groups one after another on
-    # few threads: none there)
+    # few threads: never there).  Opt-in (SPIKEGPU_OPENCL_GRID=1): OpenCL 1.2's
+    # fences do not make one work-group's writes visible to another's plain
+    # loads on NVIDIA's driver (measured on the H200: the barrier holds, but
+    # work-groups read stale spikes and state), so results were wrong there.
     @property
     def supports_grid_sync(self):
-        return not self.is_cpu and os.environ.get("SPIKEGPU_OPENCL_GRID", "1") != "0"
+        return not self.is_cpu and os.environ.get("SPIKEGPU_OPENCL_GRID", "0") == "1"
 
     def cooperative_kernel(self, program, name):
         return program.kernel(name)
