@@ -159,6 +159,16 @@ def point(args):
                    build_s=dev.stats.get("build_s"),
                    launches_per_step=dev.last_run_info.get("launches", 0)
                    / max(1, dev.last_run_info.get("steps", 1)))
+        if args.profile:
+            # a further stretch with run(profile=True): each object's share
+            # (the fused kernels count SM cycles per body on CUDA)
+            net.run(args.profile * ms, profile=True)
+            info = sorted(((name, float(t)) for name, t in net.profiling_info),
+                          key=lambda x: -x[1])
+            steps = args.profile * ms / defaultclock.dt
+            out["profile_us_per_step"] = {n: 1e6 * t / steps for n, t in info}
+            print("PROFILE (us per step) " + ", ".join(
+                f"{n}: {1e6 * t / steps:.1f}" for n, t in info[:25]), flush=True)
     print("RESULT " + json.dumps(out), flush=True)
 
 
@@ -249,6 +259,8 @@ def main(argv=None):
     ap.add_argument("--duration", type=float, default=1.0, help="biological seconds")
     ap.add_argument("--threads", type=int, default=None, help="cpp_standalone threads")
     ap.add_argument("--no-cpp", action="store_true")
+    ap.add_argument("--profile", type=float, default=0,
+                    help="then run this many ms with profile=True and print the shares")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     args.scale_set, args.threads_set = args.scale is not None, args.threads is not None

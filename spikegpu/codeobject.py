@@ -335,6 +335,24 @@ def n_elements(device, codeobj):
     return int(getattr(codeobj.owner, "N", 1))
 
 
+def group_launch_size(be, codeobj):
+    """The work-group of a 'group' kernel: the backend's group size, or the
+    largest power of two the code object's kernels can be launched with
+    (a kernel using many registers cannot run 1,024 threads: CUDA refuses
+    the launch, OpenCL says OUT_OF_RESOURCES).  Its bodies loop over the
+    work-group, so any size gives the same result."""
+    limit = getattr(codeobj, "_sg_group_limit", None)
+    if limit is None:
+        limit = be.group_size
+        for k in codeobj.kernel_by_suffix.values():
+            limit = min(limit, int(be.kernel_max_group(k)))
+        n = 1
+        while 2 * n <= limit:
+            n *= 2
+        limit = codeobj._sg_group_limit = n
+    return limit
+
+
 def launch_size(device, codeobj, policy):
     """(global size, local size) of a kernel of ``codeobj`` launched with
     ``policy`` (see LAUNCHES)."""
@@ -343,7 +361,8 @@ def launch_size(device, codeobj, policy):
     if policy == "single" or (policy in ("elements", "events") and codeobj.serial):
         return 1, 1
     if policy == "group":
-        return be.group_size, be.group_size
+        n = group_launch_size(be, codeobj)
+        return n, n
     if policy == "blocks":      # one work-group per block of elements
         return codeobj.extra["_sg_nblocks"] * codeobj.extra["_sg_bsize"], \
             codeobj.extra["_sg_bsize"]
