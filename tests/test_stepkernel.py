@@ -86,6 +86,11 @@ def test_grid_fused_same_as_separate_kernels(backend, name):
     if not backends.get_backend(backend).supports_grid_sync:
         pytest.skip(f"{backend}: no grid-wide barrier (CUDA; OpenCL GPUs with SPIKEGPU_OPENCL_GRID=1)")
     fn, atol = MODELS[name]
+    if name == "propagation":
+        # two spikes reach one neuron in one step: over the grid their atomic
+        # adds onto an inexact v come from different blocks, in either order
+        # (seen on the H200: 4 of 1,920 values 1 ulp apart)
+        atol = 1e-15
     fused = on_device(backend, with_mode(fn, "grid"))
     separate = on_device(backend, with_mode(fn, False))
     for out in (fused, separate):
