@@ -2,7 +2,7 @@
 # Run on the lent GPU machine (CI has no GPU).  From the repo root, after the
 # kit is staged (bash ../shared/gpu/stage.sh) and carried as .gpu:
 #   source .gpu/gpu/setup-gpu.sh || exit 1; bash tests/gpu/run-on-gpu.sh [what...]
-# what: info probe tests demo bench micro compilers modes prop rows ktimes cmdbuf profile suite
+# what: info probe tests demo bench micro compilers modes spatial prop rows ktimes cmdbuf profile suite
 # (default: info probe tests demo bench).  Output files go to $OUT if set.
 # suite: Brian2's test suite on gpu_standalone with CUDA and with NVIDIA's OpenCL
 # (summaries in $OUT/suite; README, "Brian2's test suite").
@@ -49,6 +49,9 @@ for w in $what; do
            done ;;
     modes) python3 benchmarks/modes.py --backend ${BACKEND:-cuda} --sizes ${SIZES:-1000,10000,100000} \
                --modes ${MODES:-auto,fused,grid,graphs} --json "$OUT/modes-${BACKEND:-cuda}.json" || rc=1 ;;
+    spatial) # SpatialNeuron against cpp_standalone on the host's cores (README, "SpatialNeuron")
+           python3 benchmarks/spatial.py --backends cuda,opencl --threads "$(nproc)" --profile 200 \
+               --json "$OUT/spatial.json" || rc=1 ;;
     rows)  python3 benchmarks/rows_build.py --backend cuda --sizes 10000,100000 \
                --json "$OUT/rows_build.json" || rc=1 ;;
     ktimes) python3 benchmarks/kernel_times.py --json "$OUT/kernel_times.json" || rc=1 ;;
