@@ -169,6 +169,11 @@ def point(args):
             out["profile_us_per_step"] = {n: 1e6 * t / steps for n, t in info}
             print("PROFILE (us per step) " + ", ".join(
                 f"{n}: {1e6 * t / steps:.1f}" for n, t in info[:25]), flush=True)
+            sk = dev.last_step_kernel
+            if sk is not None:
+                out["plan"] = sk.describe()
+                for g in out["plan"]:
+                    print("PLAN", json.dumps(g), flush=True)
     print("RESULT " + json.dumps(out), flush=True)
 
 

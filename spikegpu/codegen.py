@@ -13,8 +13,13 @@ from brian2.utils.stringtools import get_identifiers
 
 from .codeobject import (LAUNCHES, PARAMS_PLACEHOLDER, RenderContext, array_params,
                          body_param_list, kernel_entry_points)
+from .generator import c_type
 
 logger = get_logger("spikegpu.codegen")
+
+
+#: names in generated code that draw random numbers
+RNG_NAMES = ("_sg_rand", "_sg_randn", "_sg_poisson_fn", "_sg_rng")
 
 
 def _flat(block):
@@ -43,6 +48,7 @@ def create_code_object(device, owner, name, abstract_code, variables, template_n
     if len(scalar_code) == 1 and None in scalar_code:
         scalar_code = scalar_code[None]
         vector_code = vector_code[None]
+    generator._sg_scalar, generator._sg_vector = scalar_code, vector_code
 
     # function namespaces (e.g. TimedArray values) and scratch arrays of
     # some templates become kernel arguments
@@ -78,7 +84,9 @@ def create_code_object(device, owner, name, abstract_code, variables, template_n
         # the pathway's propagation (synqueue.py), prepared for every run
         from .synqueue import prepare_queue
         pathway = kw["pathway"]
-        queue = prepare_queue(device, pathway, serial=generator.scalar_writes)
+        queue = prepare_queue(device, pathway, serial=generator.scalar_writes,
+                              additive=_additive(device, generator, variables, pathway,
+                                                 gen_kwds))
         evar = pathway.source.variables[pathway.eventspace_name]
         variables = dict(variables)
         variables.update(queue.variables)
@@ -93,7 +101,7 @@ def create_code_object(device, owner, name, abstract_code, variables, template_n
         vector_code=vector_code, serial=generator.scalar_writes,
         # (also functions defined through #define, e.g. binomial draws)
         uses_rng=(any(f in code_text + "\n".join(gen_kwds["hashdefine_lines"])
-                      for f in ("_sg_rand", "_sg_randn", "_sg_poisson_fn", "_sg_rng"))
+                      for f in RNG_NAMES)
                   or kw.get("iterator_func") == "sample"),
         eventspace=generator.get_array_name(evar) if evar is not None else None,
         eventspace_size=(evar.size - 1) if evar is not None else None)
@@ -132,6 +140,29 @@ def create_code_object(device, owner, name, abstract_code, variables, template_n
         # restore(restore_random_state=True) (see randomstate.py)
         codeobj.stream_id = device.random.new_stream()
     return codeobj
+
+
+def _additive(device, generator, variables, pathway, gen_kwds):
+    """A `synqueue.Additive` when the pathway's code only adds synaptic
+    constants to one post-synaptic variable (and draws no random numbers),
+    else None."""
+    from .synqueue import Additive
+    if not device.dendritic or generator.additive is None or gen_kwds["function_namespace"]:
+        return None
+    text = "\n".join(gen_kwds["hashdefine_lines"] + gen_kwds["support_code_lines"])
+    text += "\n".join(_flat(b) for b in (generator._sg_scalar, generator._sg_vector))
+    if any(f in text for f in RNG_NAMES):
+        return None
+    x, reads = generator.additive
+    var = variables[x]
+    target = pathway.synapses.target
+    lo = int(getattr(target, "start", 0))
+    n = len(target)
+    if lo + n > var.size:
+        return None
+    return Additive(generator.get_array_name(var), c_type(var.dtype),
+                    generator._ATOMIC[np.dtype(var.dtype)], np.dtype(var.dtype), lo, n,
+                    [(name, variables[name]) for name in reads])
 
 
 def canonical(source, hashdefines, params, fields):

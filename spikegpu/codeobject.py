@@ -21,6 +21,9 @@ from .templater import GPUTemplater
 #:             slot (a work-group / a thread per bundle / a thread per
 #:             bundle and position), see synqueue.SynapseQueue
 #:   sections: grid-stride over a SpatialNeuron's sections (spatial.py)
+#:   dendrites: a pathway's dendritic buffer, DEND_ITEMS targets a thread
+#: SG_DEND_ITEMS of the prelude
+DEND_ITEMS = 4
 LAUNCHES = {
     "stateupdate": {"run": [("run", "elements")]},
     "reset": {"run": [("run", "events")]},
@@ -65,8 +68,12 @@ def synapses_launches(kw):
     rows = ROW_POLICIES[kw["_sg_rows"]]
     if kw["_sg_mode"] == "ring":
         return {"run": [("run", rows)] + ([("advance", "single")] if kw["_sg_delay"] else [])}
-    return {"run": [("push", rows), ("run", BUNDLE_POLICIES[kw["_sg_brows"]]),
-                    ("advance", "single")]}
+    # a dendritic buffer: the push walks the rows' synapses (and their
+    # bundles only in a run's last steps)
+    push = ROW_POLICIES[kw["_sg_prows"]] if kw.get("_sg_dendritic") else rows
+    apply = [("apply", "dendrites")] if kw.get("_sg_dendritic") else []
+    return {"run": [("push", push)] + apply + [("run", BUNDLE_POLICIES[kw["_sg_brows"]]),
+                                               ("advance", "single")]}
 
 
 def launches(codeobj):
@@ -377,11 +384,14 @@ def launch_size(device, codeobj, policy):
     elif policy == "spike_threads":
         n = codeobj.extra["_sg_nrange"]
     elif policy == "spike_flat":
-        n = codeobj.extra["_sg_nrange"] * max(1, codeobj.extra["_sg_maxrow"])
+        n = codeobj.extra["_sg_nrange"] * max(1, codeobj.extra["_sg_maxrow"],
+                                              codeobj.extra.get("_sg_pmaxrow", 0))
     elif policy == "bundle_threads":
         n = codeobj.extra["_sg_cap"]
     elif policy == "bundle_flat":
         n = codeobj.extra["_sg_cap"] * max(1, codeobj.extra["_sg_bmaxrow"])
+    elif policy == "dendrites":     # SG_DEND_ITEMS targets a thread
+        n = -(-codeobj.extra["_sg_dn"] // DEND_ITEMS)
     elif policy == "sections":
         # a thread per (virtual) section of a SpatialNeuron, each solving
         # its section serially: small work-groups spread them over the

@@ -57,7 +57,14 @@ class GPUDevice(Device):
         #: 'auto' fuses larger networks over the whole device (CUDA)
         self.fuse_grid_auto = True
         #: blocks per multiprocessor of the grid-wide fused kernel (at most)
-        self.grid_blocks_per_cu = 2
+        self.grid_blocks_per_cu = int(os.environ.get("SPIKEGPU_GRID_BLOCKS_PER_CU", "2"))
+        #: work-groups per compute unit shared by a merged launch's members
+        #: that follow the step's events (merged.assign_groups)
+        self.event_groups_per_cu = int(os.environ.get("SPIKEGPU_EVENT_GROUPS_PER_CU", "8"))
+        #: pathways of additive code sum ahead into a dendritic buffer
+        #: (synqueue.py); off by default: slower on the H200's microcircuit
+        #: than the bundle queue (README, "The cortical microcircuit")
+        self.dendritic = os.environ.get("SPIKEGPU_DENDRITIC", "0") == "1"
         self._init_state()
 
     def _init_state(self):
@@ -72,6 +79,8 @@ class GPUDevice(Device):
         self._namespace_arrays = []                 # function namespaces (TimedArray)
         self.last_run_info = {}
         self.last_plan = []                         # the last run's step plan (stepplan.py)
+        self.last_step_kernel = None                # its fused kernel (stepkernel.py), if any
+        self.last_step_plan = None                  # else its merged launches (runloop.StepPlan)
 
     # ------------------------------------------------------------------
     # device selection

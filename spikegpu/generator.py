@@ -47,6 +47,11 @@ class GPUCodeGenerator(CodeGenerator):
         #: how the code touches each variable: 'r' (reads), 'w' (writes,
         #: maybe reads too), 'a' (only atomic adds); for planning the step
         self.accesses = {}
+        #: synaptic code whose only effect is ``x_post += expr`` with expr
+        #: of synaptic variables and constants: (x, [synaptic variables
+        #: read]); None otherwise (see `_additive`)
+        self.additive = None
+        self._blocks = 0
 
     @staticmethod
     def get_array_name(var, access_data=True):
@@ -146,6 +151,34 @@ class GPUCodeGenerator(CodeGenerator):
                 ok.add(v)
         return ok if ok == shared else None
 
+    def _additive(self, read, write, indices):
+        """(x, synaptic variables read) when the code only adds to one post-
+        synaptic variable x, atomically, a value computed from synaptic
+        variables (index ``_idx``) and constants: its value at a spike's
+        arrival is its value at the spike's emission as long as nothing
+        writes those variables, so a pathway may sum it ahead into a buffer
+        per arrival step (synqueue.py, 'dendritic' buffer)."""
+        from brian2.core.variables import Constant
+        if self.template_name != "synapses" or self.scalar_writes or write:
+            return None
+        if len(self.atomic_vars) != 1:
+            return None
+        x = next(iter(self.atomic_vars))
+        if self.variable_indices[x] != "_postsynaptic_idx" or self.variables[x].scalar:
+            return None
+        synaptic = []
+        for name in read:
+            var = self.variables[name]
+            if isinstance(var, Constant):
+                continue
+            if self.variable_indices.get(name) != "_idx" or name in indices:
+                return None
+            synaptic.append(name)
+        if any(self.variable_indices.get(name) != "_idx" for name in indices
+               if name != "_postsynaptic_idx"):
+            return None
+        return x, sorted(synaptic)
+
     def _statement_lines(self, statements, cond_write):
         lines = []
         for stmt in statements:
@@ -210,6 +243,9 @@ class GPUCodeGenerator(CodeGenerator):
                 for name in names:
                     old = self.accesses.get(name)
                     self.accesses[name] = mode if old in (None, mode) else "w"
+            self._blocks += 1
+            self.additive = self._additive(sc_read | ve_read, sc_write | ve_write,
+                                           sc_idx | ve_idx) if self._blocks == 1 else None
             for code, stmts, read, write, idx, cond in (
                     (sc_code, sc_block, sc_read, sc_write, sc_idx, sc_cond),
                     (ve_code, ve_block, ve_read, ve_write, ve_idx, ve_cond)):

@@ -88,8 +88,8 @@ def own_groups(device, member, L):
 def assign_groups(device, members, L):
     """Each member's work-groups in a merged launch: its own count, except
     that members driven by the step's events share a budget of the device
-    (8 work-groups per compute unit) in proportion to their synapses."""
-    budget = 8 * max(1, device.backend.compute_units)
+    (`GPUDevice.event_groups_per_cu` work-groups per compute unit) in proportion to their synapses."""
+    budget = device.event_groups_per_cu * max(1, device.backend.compute_units)
     event = [m for m in members if m.policy in EVENT_POLICIES and not m.codeobj.serial]
     for m in members:
         m.groups = own_groups(device, m, L)

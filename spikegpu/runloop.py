@@ -11,6 +11,7 @@ the whole GPU, with a grid-wide barrier between groups), 'graphs' (CUDA: the ste
 block of steps captured once as a graph and replayed) or 'launches' (one
 launch per group from Python)."""
 import gc
+import os
 import sys
 import time
 
@@ -23,7 +24,7 @@ from brian2.units import second
 from . import clocks as clockmod
 from .merged import MergedKernel, Member, assign_groups, fill_table, member_of
 from .monitors import prepare_monitors
-from .stepplan import Barrier, plan_step
+from .stepplan import READ, Barrier, plan_step
 
 
 class Launch:
@@ -181,8 +182,12 @@ class Runner:
         self.active = [obj for obj in self.all_objects if obj.active]
         self.monitors = prepare_monitors(dev, self.active,
                                          {c: c._i_end - self.host_ts[c] for c in clocks})
-        self.entries = dev.last_plan = plan_step(dev, self.active, clocks,
-                                                 merge=not self.profile)
+        # profiling splits the step by object (a launch group each), unless
+        # SPIKEGPU_PROFILE_MERGED=1 asks for the merged groups' shares
+        self.entries = dev.last_plan = plan_step(
+            dev, self.active, clocks,
+            merge=not self.profile or os.environ.get("SPIKEGPU_PROFILE_MERGED") == "1")
+        self._set_dendritic()
         self.written = {id(a): a for obj in self.active
                         for co in getattr(obj, "_code_objects", [])
                         for a in (dev.arr(v) for _, v in co.params)}
@@ -198,13 +203,14 @@ class Runner:
             from .stepkernel import plan as plan_step_kernel
             self.step_kernel = plan_step_kernel(dev, self.entries, self.clock_arrays[clocks[0]],
                                                 profile=self.profile)
+            dev.last_step_kernel = self.step_kernel
             if self.step_kernel is not None:
                 # compiling it, the first time, is not loop time
                 self.step_kernel.build()
         # profiling without the fused kernel's cycle counts: a wait per object
         if self.profile and self.step_kernel is None:
             self.fixed_steps = False
-        self.plan = None if self.step_kernel is not None else \
+        self.plan = dev.last_step_plan = None if self.step_kernel is not None else \
             StepPlan(dev, self.entries, self.clock_arrays)
         self.use_graphs = (self.fixed_steps and self.step_kernel is None and dev.use_graphs
                            and getattr(be, "supports_graphs", False))
@@ -213,6 +219,26 @@ class Runner:
                              "graphs" if self.use_graphs else "launches")
         self.profiling = {}
         self.n_launches = 0
+
+    def _set_dendritic(self):
+        """Pathways with a dendritic buffer (synqueue.py) use it in this run
+        unless a section writes what their code reads (the buffer sums the
+        values at emission, Brian2 reads them at arrival) or Python code runs
+        in the loop (a network_operation may write anything, or stop the run
+        early with sums still in the buffer)."""
+        dev = self.device
+        sections = [s for e in self.entries if not isinstance(e, Barrier) for s in e.sections]
+        python = any(isinstance(e, Barrier) for e in self.entries)
+        for sec in sections:
+            co = sec.codeobj
+            if co is None or sec.suffix != "push" or not co.extra.get("_sg_dendritic"):
+                continue
+            reads = {id(dev.arrays[v]) for v in co.extra["_sg_dreads"]}
+            written = any(sec2.accesses.get(k, (READ,))[0] != READ
+                          for sec2 in sections for k in reads)
+            steps = None if python or written else \
+                int(sec.clock._i_end) - self.host_ts[sec.clock]
+            co.extra["pathway"].queue.structure.set_dendritic(steps)
 
     def host_t(self, c):
         """Clock ``c``'s time at its host-side timestep."""

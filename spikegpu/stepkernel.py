@@ -31,7 +31,7 @@ import hashlib
 
 import numpy as np
 
-from .merged import (assign_groups, dispatch, fill_table, find_member, local_decls,
+from .merged import (assign_groups, dispatch, fill_table, local_decls,
                      member_of, table_row_words, unique_arrays)
 from .stepplan import Barrier
 
@@ -39,19 +39,23 @@ from .stepplan import Barrier
 #: loop with grid- or group-strides)
 SINGLE_GROUP_POLICIES = {"elements", "events", "group", "single", "spike_blocks", "blocks",
                          "spike_threads", "spike_flat", "bundle_blocks", "bundle_threads",
-                         "bundle_flat", "sections"}
+                         "bundle_flat", "sections", "dendrites"}
 
 
 class StepKernel:
-    def __init__(self, device, groups, clock_arrays, name, text, profile=False, grid=False):
+    def __init__(self, device, groups, clock_arrays, name, text, profile=False, grid=False,
+                 pointers=False):
         self.device = device
         self.grid = grid                  # over the whole device (else one work-group)
+        self.pointers = pointers          # arrays' addresses in a buffer (else arguments)
+        self.pointer_buf = None
         self.groups = groups              # [[Member]] in step order
         self.members = [m for g in groups for m in g]
         self.arrays = [a for a, _ in unique_arrays(self.members)]
         self.clock_arrays = clock_arrays  # timestep, t, dt DeviceArrays
         self.name, self.text = name, text
-        self.profile_names = [g[0].owner_name for g in groups] if profile else None
+        self.profile_names = [_group_label(k, g) for k, g in enumerate(groups)] \
+            if profile else None
         self.kernel = None
         self.local_size = None
         self.table_buf = None
@@ -91,6 +95,28 @@ class StepKernel:
             out[name] = out.get(name, 0.0) + seconds * c / total
         return out
 
+    def describe(self):
+        """Per group: its label, members and work-groups, and its pathways'
+        propagation (mode, mappings, longest rows, slot capacity):
+        benchmarks print it."""
+        out = []
+        for k, g in enumerate(self.groups):
+            paths = {}
+            for m in g:
+                kw = m.codeobj.extra if m.codeobj is not None else {}
+                if "_sg_mode" in kw:
+                    key = (kw["_sg_mode"], kw.get("_sg_rows"), kw.get("_sg_brows"))
+                    p = paths.setdefault(key, dict(n=0, maxrow=0, bmaxrow=0, cap=0, nsyn=0))
+                    p["n"] += 1
+                    p["maxrow"] = max(p["maxrow"], kw.get("_sg_maxrow", 0))
+                    p["bmaxrow"] = max(p["bmaxrow"], kw.get("_sg_bmaxrow", 0))
+                    p["cap"] = max(p["cap"], kw.get("_sg_cap", 0))
+                    p["nsyn"] += kw.get("_sg_nsyn", 0)
+            out.append(dict(label=_group_label(k, g), members=len(g),
+                            groups=sum(m.groups for m in g),
+                            pathways={"/".join(map(str, key)): v for key, v in paths.items()}))
+        return out
+
     def args(self):
         """Arguments for the current buffers and capacities (they change when
         monitors grow)."""
@@ -99,7 +125,8 @@ class StepKernel:
         seed_buf, _ = dev.random.buffers()
         if self.grid:       # consecutive work-groups within each group
             W = table_row_words(self.members)
-            tab = np.concatenate([fill_table(g, width=W) for g in self.groups])
+            tab = np.concatenate([fill_table(g, width=W) for g in self.groups]).ravel()
+            tab = np.concatenate([tab, grid_member_map(self.groups, tab.size)])
         else:
             tab = fill_table(self.members, first_group=[0] * len(self.members))
         if self.table_buf is not None:
@@ -108,7 +135,15 @@ class StepKernel:
         be.upload(self.table_buf, tab)
         for a in self.arrays:
             a.ensure_device(be)
-        out = [a.buf for a in self.arrays]
+        if self.pointers:
+            ptrs = np.array([be.address(a.buf) for a in self.arrays], dtype=np.uint64)
+            if self.pointer_buf is not None:
+                be.free(self.pointer_buf)
+            self.pointer_buf = be.alloc(ptrs.nbytes)
+            be.upload(self.pointer_buf, ptrs)
+            out = [self.pointer_buf]
+        else:
+            out = [a.buf for a in self.arrays]
         out += [self.table_buf, seed_buf, self.clock_arrays[0].buf, np.int64(0)]
         if self.grid:
             out.append(self.barrier_buf)
@@ -118,12 +153,39 @@ class StepKernel:
 
     def launch(self, args, nsteps):
         args = list(args)       # backends may keep the list they last set
-        args[len(self.arrays) + 3] = np.int64(nsteps)     # after table, seed, step
+        # after the arrays (or their pointer buffer), table, seed, step
+        args[(1 if self.pointers else len(self.arrays)) + 3] = np.int64(nsteps)
         be = self.device.backend
         if self.grid:
             be.launch_cooperative(self.coop, self.blocks, self.local_size, args)
         else:
             be.launch(self.kernel, self.local_size, self.local_size, args)
+
+
+def grid_member_map(groups, start):
+    """The grid form's map from a group's work-groups to its members (one
+    load instead of a binary search over the table's rows, on a path that
+    every work-group of every group walks): a word per group with the
+    offset of its map (words from the table's start, which is ``start``
+    words before this part), then per group the member of each work-
+    group."""
+    maps = [np.repeat(np.arange(len(g), dtype=np.int64),
+                      [m.groups for m in g]) for g in groups]
+    offsets = start + len(groups) + np.cumsum([0] + [len(x) for x in maps[:-1]])
+    return np.concatenate([np.asarray(offsets, dtype=np.int64)] + maps)
+
+
+def _group_label(k, members):
+    """A profiled group's name: its object's, or for a merged group its
+    kinds of body, e.g. '[3] synapses_run x64, poissoninput x8'."""
+    if len(members) == 1:
+        return members[0].owner_name
+    kinds = {}
+    for m in members:
+        kind = "clock" if m.codeobj is None else \
+            f"{m.codeobj.template_name}_{m.body.rsplit('_', 2)[-2]}"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return f"[{k}] " + ", ".join(f"{n} x{c}" for n, c in sorted(kinds.items()))
 
 
 def plan(device, entries, clock_arrays, profile=False):
@@ -156,22 +218,31 @@ def plan(device, entries, clock_arrays, profile=False):
               for e in entries]
     members = [m for g in groups for m in g]
     n_arrays = len(unique_arrays(members))
-    if 8 * (n_arrays + 6) > be.max_param_bytes:
+    # arrays as arguments, or (when they would not fit) their addresses in a buffer
+    pointers = 8 * (n_arrays + 6) > be.max_param_bytes
+    if pointers and not be.supports_pointer_table:
         return None         # too many arguments for one kernel on this device
     if grid:
         for g in groups:
             assign_groups(device, g, be.max_work_group)
-    name, text = _kernel_text(groups, profile, grid)
-    return StepKernel(device, groups, clock_arrays, name, text, profile, grid)
+    name, text = _kernel_text(groups, profile, grid, pointers)
+    return StepKernel(device, groups, clock_arrays, name, text, profile, grid, pointers)
 
 
 def _small(device, sections):
-    """Auto rule: one work-group is fast enough when no kernel of the step
+    """Auto rule: one work-group is fast enough when the step has at most
+    one SpatialNeuron, no kernel of the step
     loops over more than `fuse_max_neurons` neurons or events, and no
     synapse-wide kernel (pathways, summed variables, synaptic state
     updates) over more than `fuse_max_synapses` synapses (a step's synaptic
     events are a small fraction of them)."""
     from brian2.synapses.synapses import Synapses, SynapticPathway
+    # SpatialNeurons: one work-group would solve their cables one after the
+    # other (a neuron's solve is a chain of dependent steps), the grid form
+    # side by side
+    if sum(1 for s in sections if s.codeobj is not None
+           and s.codeobj.template_name == "spatialstateupdate") > 1:
+        return False
     for sec in sections:
         co, policy = sec.codeobj, sec.policy
         if co is None:
@@ -195,16 +266,18 @@ def _small(device, sections):
     return True
 
 
-def _kernel_text(groups, profile=False, grid=False):
+def _kernel_text(groups, profile=False, grid=False, pointers=False):
     """The step kernel (its name, its source): parameters _a<k> for the
-    members' arrays, the table, the RNG key, the clock's timestep (the
-    random numbers' counter), the number of steps (``profile``: then the
-    cycle counts per group)."""
+    members' arrays (``pointers``: one buffer of their addresses), the
+    table, the RNG key, the clock's timestep (the random numbers' counter),
+    the number of steps (``profile``: then the cycle counts per group)."""
     members = [m for g in groups for m in g]
     arrays = unique_arrays(members)
     index = {id(a): k for k, (a, _) in enumerate(arrays)}
+    types = {id(a): t for a, t in arrays}
     W = table_row_words(members)
-    params = [f"SG_GLOBAL {t}* _a{k}" for k, (_, t) in enumerate(arrays)]
+    params = ["SG_GLOBAL const uint64_t* _sg_ptr"] if pointers else \
+        [f"SG_GLOBAL {t}* _a{k}" for k, (_, t) in enumerate(arrays)]
     params += ["SG_GLOBAL const int64_t* _sg_tab", "SG_GLOBAL const uint32_t* _sg_seed",
                "SG_GLOBAL const int64_t* _sg_step", "const int64_t _sg_nsteps"]
     if grid:
@@ -216,7 +289,10 @@ def _kernel_text(groups, profile=False, grid=False):
         first = "SG_LID == 0 && SG_RAW_GROUP == 0" if grid else "SG_LID == 0"
         return (f"\n        if ({first}) {{ const int64_t _sg_c = SG_CYCLES(); "
                 f"_sg_prof[{k}] += _sg_c - _sg_c0; _sg_c0 = _sg_c; }}" if profile else "")
-    arg = lambda a: f"_a{index[id(a)]}"      # noqa: E731
+    if pointers:
+        arg = lambda a: f"((SG_GLOBAL {types[id(a)]}*)_sg_ptr[{index[id(a)]}])"  # noqa: E731
+    else:
+        arg = lambda a: f"_a{index[id(a)]}"      # noqa: E731
     blocks = []
     base = 0
     for k, g in enumerate(groups):
@@ -226,8 +302,9 @@ def _kernel_text(groups, profile=False, grid=False):
                 f"        {{\n"
                 f"        SG_GLOBAL const int64_t *_tab = _sg_tab + (int64_t){base} * _W;\n"
                 f"        const int32_t _tot = (int32_t)(_sg_tab[{last}] + _sg_tab[{last} + 1]);\n"
+                f"        SG_GLOBAL const int64_t *_vm = _sg_tab + _sg_tab[{len(members)} * _W + {k}];\n"
                 f"        for (int32_t _v = SG_RAW_GROUP; _v < _tot; _v += SG_RAW_NGROUPS) {{\n"
-                f"{find_member(len(g), '_v', indent='            ')}\n"
+                f"            const int32_t _m = (int32_t)_vm[_v];\n"
                 f"            SG_GLOBAL const int64_t *_row = _tab + (int64_t)_m * _W;\n"
                 f"            const int32_t _grp = _v - (int32_t)_row[0], _ng = (int32_t)_row[1];\n"
                 f"{dispatch(g, arg, indent='            ')}\n"

@@ -19,14 +19,21 @@ the template: the eventspace is written by the threshold and read by every
 other template, clocks only by their tick; a pathway's 'push' and 'advance' touch only its
 propagation arrays (and read the eventspace); every other array a kernel
 uses counts as written.  A `network_operation` is a barrier: nothing moves
-across it.
+across it.  One exception by elements: a heterogeneous-delay pathway
+whose delays are all at least a step pushes and delivers in one group (its
+push writes only slots ahead of the one its run and apply read).
 """
+import os
+
 from brian2.core.clocks import Clock
 from brian2.core.operations import NetworkOperation
 
 from .codeobject import launches
 
 READ, WRITE, ATOMIC = "r", "w", "a"
+#: a pathway's push and delivery share a group when its delays allow
+#: (SPIKEGPU_MERGE_PUSH_RUN=0: never, for measurements)
+MERGE_PUSH_RUN = os.environ.get("SPIKEGPU_MERGE_PUSH_RUN", "1") != "0"
 
 
 class Section:
@@ -43,6 +50,14 @@ class Section:
         return self.obj.name if self.obj is not None else "clock"
 
     def conflicts(self, other):
+        if MERGE_PUSH_RUN and self.codeobj is not None and self.codeobj is other.codeobj and \
+                self.suffix != other.suffix and \
+                {self.suffix, other.suffix} <= {"push", "apply", "run"} and \
+                self.codeobj.extra.get("_sg_mindelay", 0) >= 1:
+            # a queue's push fills slots at least a step ahead, its run
+            # and apply read the slot of now (queue and dendritic buffer):
+            # they touch different elements
+            return False
         mine, theirs = self.accesses, other.accesses
         if len(theirs) < len(mine):
             mine, theirs = theirs, mine

@@ -151,13 +151,16 @@ class _Propagation:
         self.device = device
         for name, value in arrays:
             size = value.size if isinstance(value, np.ndarray) else value[1]
+            # int32 (the dendritic buffer: its target's type; its counter int64)
+            dtype = value.dtype if isinstance(value, np.ndarray) and \
+                name in ("_sg_dbuf", "_sg_dleft") else np.dtype(np.int32)
             # owned by the pathway: kernel arguments named after it
             v = ArrayVariable(name=name, owner=pathway, size=max(1, size),
-                              device=device, dtype=np.int32, read_only=True)
+                              device=device, dtype=dtype, read_only=True)
             device.add_array(v)
             if isinstance(value, np.ndarray):
                 if value.size:
-                    device.fill_with_array(v, value.astype(np.int32))
+                    device.fill_with_array(v, value.astype(dtype))
             else:
                 device.arr(v).adopt(device.backend, value[0], size)
             self.variables[name] = v
@@ -291,10 +294,18 @@ class QueuePlan:
 class SynapseQueue(_Propagation):
     mode = "queue"
 
-    def __init__(self, device, pathway, layout, build, plan):
+    def __init__(self, device, pathway, layout, build, plan, additive=None):
         self.Q, self.cap = plan.Q, plan.cap
         self.n_bundles, self.n_extra = plan.n_bundles, plan.n_extra
+        self.steps_min = layout[4]
         rows = build.stats("rowbundle", layout[2], layout[3])
+        self.dendritic = additive
+        dend = []
+        if additive is not None:
+            # the dendritic buffer: Q slots of the target range's sums
+            self.prows_stats = build.stats("rowstart", layout[2], layout[3])
+            dend = [("_sg_dbuf", np.zeros(self.Q * additive.n, dtype=additive.dtype)),
+                    ("_sg_dleft", np.full(1, -1, dtype=np.int64))]
         if plan.n_extra:
             build.extend("rowsyn", plan.ext_syn, keep=build.n)
             build.extend("bstart", plan.ext_ends, keep=plan.n_bundles + 1)
@@ -314,7 +325,13 @@ class SynapseQueue(_Propagation):
                           ("_sg_bdelay", build.take("bdelay")),
                           ("_sg_queue", (queue, self.Q * self.cap)),
                           ("_sg_qcount", plan.count),
-                          ("_sg_qhead", np.zeros(1, dtype=np.int32))], rows)
+                          ("_sg_qhead", np.zeros(1, dtype=np.int32))] + dend, rows)
+        if additive is not None:
+            # the synapses' delays (their steps as the build rounds them)
+            self.variables["_sg_sdelay"] = pathway._delays
+            self.prows = choose_rows(self.prows_stats)
+            self.pmaxrow = self.prows_stats.longest
+            self.pwidth = row_width(self.prows_stats)
         # the run's mapping: rows = bundles in the slot of now
         self.brows = choose_rows(plan.run_rows)
         self.bmaxrow = plan.run_rows.longest
@@ -324,8 +341,35 @@ class SynapseQueue(_Propagation):
         kw = super().template_kwds(serial)
         kw.update(_sg_Q=self.Q, _sg_cap=self.cap,
                   _sg_brows="serial" if serial else self.brows, _sg_bmaxrow=self.bmaxrow,
-                  _sg_bwidth=self.bwidth)
+                  _sg_bwidth=self.bwidth, _sg_mindelay=self.steps_min,
+                  _sg_dendritic=self.dendritic is not None)
+        if self.dendritic is not None:
+            a = self.dendritic
+            delays = self.variables["_sg_sdelay"]
+            kw.update(_sg_dtarget=a.target_name, _sg_datomic=a.atomic, _sg_dctype=a.ctype,
+                      _sg_dlo=a.lo, _sg_dn=a.n, _sg_dt=float(self.dt),
+                      _sg_dstride=0 if delays.size == 1 and self.n_syn != 1 else 1,
+                      _sg_prows=self.prows, _sg_pmaxrow=self.pmaxrow, _sg_pwidth=self.pwidth,
+                      _sg_dreads=[var for _, var in a.reads])
         return kw
+
+    def _read64(self, name):
+        """The device value of a one-element int64 array (the buffer's counter)."""
+        a = self.device.arr(self.variables[name])
+        if a.host_valid:
+            return int(a.host.ravel()[0])
+        out = np.empty(1, dtype=np.int64)
+        self.device.backend.download(a.buf, out)
+        return int(out[0])
+
+    def set_dendritic(self, steps):
+        """The coming run's use of the dendritic buffer: ``steps`` of the
+        run (a spike goes to the buffer while its every arrival falls within
+        the run, i.e. while at least Q steps are left; later ones and the
+        events in flight at a run's end go through the queue), or None: not
+        at all (something writes what the code reads)."""
+        value = np.array([-1 if steps is None else int(steps)], dtype=np.int64)
+        self.device.fill_with_array(self.variables["_sg_dleft"], value)
 
     def pending(self):
         head = int(self._read("_sg_qhead")[0])
@@ -430,16 +474,32 @@ def _as_spike_lists(events, d, host, start, stop, exact):
     return out
 
 
-def prepare_queue(device, pathway, serial=False):
+class Additive:
+    """A pathway whose code only adds a value of synaptic constants to one
+    post-synaptic variable (generator's ``additive``): that variable's
+    kernel name, C type and atomic add, the target range [lo, lo + n) and
+    the synaptic variables the value reads ([(name, Variable)])."""
+
+    def __init__(self, target_name, ctype, atomic, dtype, lo, n, reads):
+        self.target_name, self.ctype, self.atomic, self.dtype = target_name, ctype, atomic, dtype
+        self.lo, self.n, self.reads = int(lo), int(n), tuple(reads)
+
+    def key(self):
+        return (self.target_name, self.ctype, self.lo, self.n,
+                tuple(name for name, _ in self.reads))
+
+
+def prepare_queue(device, pathway, serial=False, additive=None):
     """The pathway's propagation structure for the coming run (kept from
     the last run if nothing it depends on changed).  ``serial``: the
-    pathway's code must see synapses in Brian2's order."""
+    pathway's code must see synapses in Brian2's order; ``additive``: an
+    `Additive` (a queue then also gets a dendritic buffer)."""
     dt = float(pathway.source.clock.dt_)
     n_src = pathway.source.variables[pathway.eventspace_name].size - 1
     build = csrbuild.for_pathway(device, pathway, dt, n_src)
     t0 = time.perf_counter()
     try:
-        q = _prepare(device, pathway, build, dt, n_src, serial)
+        q = _prepare(device, pathway, build, dt, n_src, serial, additive)
     finally:
         build.release()     # temporaries, and what the structure did not take
     if q.build_s is None:   # built now (the host has read results: it waited)
@@ -447,13 +507,14 @@ def prepare_queue(device, pathway, serial=False):
     return q
 
 
-def _prepare(device, pathway, build, dt, n_src, serial):
+def _prepare(device, pathway, build, dt, n_src, serial, additive):
     facts = build.compute_facts()
     n_syn = facts.n_syn
     start, stop = int(pathway.spikes_start), int(pathway.spikes_stop)
     # what decides whether to rebuild: the synapses' sources and delays in
     # steps enter through the checksum
-    layout = (n_syn, dt, start, stop, facts.steps_min, facts.steps_max, facts.checksum)
+    layout = (n_syn, dt, start, stop, facts.steps_min, facts.steps_max, facts.checksum,
+              additive.key() if additive is not None else None)
     homogeneous = facts.steps_min == facts.steps_max
     pq = pathway.queue
     if not isinstance(pq, PathwayQueue):      # created under another device
@@ -500,7 +561,10 @@ def _prepare(device, pathway, build, dt, n_src, serial):
     plan = QueuePlan(build, start, stop, Q, events)
     device.require_memory(pathway.name, plan.nbytes(),
                           f"the spike queue ({Q} delay slots x {plan.cap} bundles of {n_syn} synapses)")
-    q = SynapseQueue(device, pathway, layout, build, plan)
+    if additive is not None:
+        device.require_memory(pathway.name, Q * additive.n * np.dtype(additive.dtype).itemsize,
+                              f"the dendritic buffer ({Q} delay slots x {additive.n} targets)")
+    q = SynapseQueue(device, pathway, layout, build, plan, additive)
     q.fallback = homogeneous
     pq.structure = q
     return q

@@ -322,6 +322,28 @@ def test_network_of_spatial_neurons(backend, chunk):
     assert all(len(ref[f"t{k}"]) >= 2 for k in range(4))
 
 
+@pytest.mark.parametrize("n", [1, 2])
+def test_auto_rule_spreads_spatial_neurons(backend, n):
+    # one work-group would solve several neurons' cables one after the
+    # other: with more than one SpatialNeuron the auto rule does not call
+    # the step small (the grid form, or separate kernels, run them side by side)
+    from spikegpu.stepkernel import _small
+
+    def script():
+        eqs = "Im = 1e-4*siemens/cm**2*(-70*mV - v) : amp/meter**2"
+        cells = []
+        for k in range(n):
+            morpho = Soma(diameter=20 * um)
+            morpho.d = Cylinder(n=10, diameter=1 * um, length=100 * um)
+            cells.append(SpatialNeuron(morpho, eqs, Cm=1 * uF / cm ** 2, Ri=150 * ohm * cm,
+                                       name=f"cell{k}"))
+        Network(cells).run(0.1 * ms)
+        dev = brian2.get_device()
+        sections = [s for e in dev.last_plan for s in getattr(e, "sections", [])]
+        return {"small": np.array([_small(dev, sections)])}
+    assert on_device(backend, script)["small"][0] == (n == 1)
+
+
 def runs_with_changes():
     # Cm, dt and a point current change between runs (the constant part of
     # the matrix is prepared for every run)

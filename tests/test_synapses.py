@@ -650,3 +650,64 @@ def test_synapses_of_synapses_connected_while_queued(backend):
     ref = compare(backend, synapses_of_synapses_connected_while_queued)
     assert list(ref["c2m_j"]) == list(range(40))
     assert list(ref["m2c_i_post"]) == list(np.repeat(np.arange(10), 4))
+
+
+# -- heterogeneous delays, additive code: the dendritic buffer ---------------
+
+def dendritic_network(variant, info=None):
+    # v_post += w with integer weights (sums exact in any order) onto a
+    # subgroup, delays of 1..6 steps ('zero': 0..5); w doubles between the
+    # runs with spikes in flight (Brian2 reads w at arrival: the queue
+    # carries those); 'written': a run_regularly changes w during the run;
+    # 'python': a network_operation is in the loop
+    from brian2 import Network, collect, network_operation
+    rng = np.random.RandomState(11)
+    inp = spiking_at(40, rng.randint(0, 40, 600), rng.randint(1, 200, 600))
+    G = NeuronGroup(60, "v : 1")
+    S = Synapses(inp, G[10:50], "w : 1", on_pre="v_post += w")
+    S.connect(condition="(i + j) % 3 == 0")
+    S.connect(condition="(i * j) % 7 == 1")     # rows of several delays, n > 1
+    S.w = "1 + (i + 3*j) % 5"
+    first = 0 if variant == "zero" else 1
+    S.delay = f"({first} + (i*7 + j) % 6) * 0.1*ms"
+    if variant == "written":
+        S.run_regularly("w = w + 1", dt=1 * ms)
+    objects = [inp, G, S]
+    if variant == "python":
+        objects.append(network_operation(lambda: None, dt=5 * ms))
+    St = StateMonitor(G, "v", record=True)
+    net = Network(objects + [St])
+    net.run(8 * ms)
+    if info is not None:
+        dev = brian2.get_device()
+        q = S.pre.queue.structure
+        info.update(dendritic=q.dendritic is not None,
+                    dleft=int(q._read64("_sg_dleft")) if q.dendritic is not None else None,
+                    merged=any({s.suffix for s in e.sections if s.codeobj is not None
+                                and s.codeobj.template_name == "synapses"} >= {"push", "run"}
+                               for e in dev.last_plan if hasattr(e, "sections")))
+    S.w = "2 * w"
+    net.run(6 * ms)
+    return own(v=St.v[:], w=S.w[:])
+
+
+@pytest.mark.parametrize("variant", ["plain", "zero", "written", "python"])
+def test_dendritic_buffer_matches_brian2(backend, variant, monkeypatch):
+    import spikegpu
+    monkeypatch.setattr(spikegpu.gpu_standalone_device, "dendritic", True)
+    ref = compare(backend, dendritic_network, variant, rtol=0)
+    assert ref["v"].max() > 20
+    info = {}
+    on_device(backend, dendritic_network, variant, info)
+    # the buffer is used (its counter ran down to 0 over the run) unless
+    # something writes w during the run or Python code runs in the loop
+    assert info["dendritic"]
+    assert info["dleft"] == (-1 if variant in ("written", "python") else 0)
+    # delays of at least a step: push and delivery share a launch group
+    assert info["merged"] == (variant != "zero")
+
+
+def test_dendritic_buffer_off_by_default(backend):
+    info = {}
+    on_device(backend, dendritic_network, "plain", info)
+    assert info["dendritic"] is False and info["merged"]

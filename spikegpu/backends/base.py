@@ -152,6 +152,14 @@ class Backend:
     has_cycle_counter = False
     #: cooperative launches and sg_grid_sync (the grid-wide fused step kernel)
     supports_grid_sync = False
+    #: kernels may read array addresses from a buffer (CUDA; OpenCL 1.2 has
+    #: no pointers in buffers): the fused step kernel then takes any number
+    #: of arrays, not only what its parameter space holds
+    supports_pointer_table = False
+
+    def address(self, buf):
+        """A buffer's device address (supports_pointer_table)."""
+        raise NotImplementedError
 
     # -- properties -------------------------------------------------------
     @property

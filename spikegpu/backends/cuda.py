@@ -178,6 +178,10 @@ class CUDABackend(Backend):
 
     # -- the grid-wide fused step kernel (see cooperative.py) ----------------
     supports_grid_sync = True
+    supports_pointer_table = True
+
+    def address(self, buf):
+        return int(buf)
 
     def cooperative_kernel(self, program, name):
         from .cooperative import CooperativeKernel

@@ -24,7 +24,7 @@ typedef ${dtype} _sg_delay_t;
 SG_FN int64_t _sg_csr_steps(SG_GLOBAL const _sg_delay_t *delay, const int64_t stride,
                             const double dt, const int64_t k)
 {
-    return (int64_t)((double)delay[k * stride] / dt + 0.5);
+    return sg_delay_steps((double)delay[k * stride], dt);
 }
 
 ## splitmix64's finaliser: the checksum of (synapse, source, steps) below

@@ -159,6 +159,11 @@ SG_FN double _sg_clip_d(double x, double lo, double hi) { return x < lo ? lo : (
 SG_FN float _sg_clip_f(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
 SG_FN int64_t _sg_clip_i(int64_t x, int64_t lo, int64_t hi) { return x < lo ? lo : (x > hi ? hi : x); }
 SG_FN int64_t _sg_timestep(double t, double dt) { return (int64_t)((t + 1e-3 * dt) / dt); }
+// a synaptic delay in steps, rounded as Brian2's C++ spike queue rounds
+// (the rows' build and the dendritic push must agree)
+SG_FN int64_t sg_delay_steps(double delay, double dt) { return (int64_t)(delay / dt + 0.5); }
+// elements per thread of a dendritic buffer's 'apply' (codeobject.py sizes its launch)
+#define SG_DEND_ITEMS 4
 SG_FN int32_t _sg_isign(int64_t x) { return (x > 0) - (x < 0); }
 SG_FN int32_t _sg_fsign(double x) { return (x > 0.0) - (x < 0.0); }
 ${rng_source}
@@ -204,6 +209,21 @@ SG_FN int32_t sg_group_scan(SG_LOCAL_PTR int32_t *buf, const int32_t v) {
         SG_BARRIER_LOCAL();
     }
     return buf[SG_LID];
+}
+## The number of threads of the work-group whose ``p`` is true (CUDA: one
+## instruction; OpenCL: a counter in ``buf``, one int of work-group memory).
+## Every thread of the work-group calls it.
+SG_FN int32_t sg_group_count(SG_LOCAL_PTR int32_t *buf, const int p) {
+%if dialect == 'cuda':
+    return __syncthreads_count(p);
+%else:
+    SG_BARRIER_LOCAL();
+    if (SG_LID == 0) buf[0] = 0;
+    SG_BARRIER_LOCAL();
+    if (p) atomic_inc(&buf[0]);
+    SG_BARRIER_LOCAL();
+    return buf[0];
+%endif
 }
 ## Clocks tick on the device so that no value goes from host to device per step.
 SG_FN void _sg_tick_body(SG_GLOBAL int64_t *timestep, SG_GLOBAL double *t, SG_GLOBAL const double *dt,

@@ -8,7 +8,11 @@
 ##   queue (heterogeneous delays): 'push' appends the bundles (runs of one
 ##         delay in a row) of this step's events to the slots now + delay,
 ##         'run' applies the code to the synapses of the bundles in the slot
-##         of now, 'advance' clears it and moves on.
+##         of now, 'advance' clears it and moves on.  With a dendritic
+##         buffer (code that only adds synaptic constants to a post-synaptic
+##         variable), 'push' adds the code's values into the buffer's slot
+##         of their arrival instead, while the run has steps enough left to
+##         deliver them, and 'apply' adds the slot of now to the target.
 ## Rows are mapped to threads by c.kw['_sg_rows'] (rows of events: the
 ## ring's run, the queue's push) and c.kw['_sg_brows'] (bundles of a slot:
 ## the queue's run), see `rows`.
@@ -18,13 +22,26 @@
 ## Every loop strides over the grid, so any launch size (one work-group
 ## included) gives the same result.
 ## USES_VARIABLES { _synaptic_pre }
+## LOCAL run: int32_t _sg_count[1]
+## LOCAL push: int32_t _sg_count[1]
 <%namespace file="common.mako" import="*"/>
 ## This step's events of the source range [start, stop): eventspace[_lo, _hi)
-## (the eventspace is ascending, so they are one stretch of it).
-<%def name="event_range()">
+## (the eventspace is ascending, so they are one stretch of it).  The
+## work-group counts the events below start and below stop together (a load
+## each, not a binary search's chain of dependent loads); serial code (one
+## thread) searches.
+<%def name="event_range(block)">
     const int32_t _nev = ${c.eventspace}[${c.eventspace_n}];
 %if c.kw['_sg_start'] == 0 and c.kw['_sg_stop'] == c.eventspace_size:
     const int32_t _lo = 0, _hi = _nev;
+%elif c.kw['_sg_rows'] != 'serial':
+    ${shared(c, block)}
+    int32_t _lo = 0, _hi = 0;
+    for (int32_t _c = 0; _c < _nev; _c += SG_LSIZE) {
+        const int32_t _e = _c + SG_LID < _nev ? ${c.eventspace}[_c + SG_LID] : 0x7fffffff;
+        _lo += sg_group_count(_sg_count, _e < ${c.num('_sg_start')});
+        _hi += sg_group_count(_sg_count, _e < ${c.num('_sg_stop')});
+    }
 %else:
     int32_t _lo = 0, _hi = _nev;
     for (int32_t _b = _nev; _lo < _b; ) {
@@ -126,7 +143,7 @@
 ${signature(c, 'run')}
 {
     ${prologue(c)}
-    ${event_range()}
+    ${event_range('run')}
 %if c.kw['_sg_delay'] > 0:
     ## a slot: up to R source indices, then their count
     const int32_t _R = ${c.num('_sg_rcap')};
@@ -158,12 +175,35 @@ ${signature(c, 'advance')}
 }
 %endif
 %else:
+<% dendritic = c.kw.get('_sg_dendritic') %>
 ${signature(c, 'push')}
 {
-    ${event_range()}
+    ${event_range('push')}
     const int32_t _head = ${c.ptr('_sg_qhead')}[0];
     SG_GLOBAL const int32_t *_spk = ${c.eventspace} + _lo;
     const int32_t _nspk = _hi - _lo;
+%if dendritic:
+    ## while every arrival of this step's spikes falls within the run: the
+    ## code's value goes now into the dendritic buffer's slot of its arrival
+    ## (the code adds to its target; the target is the buffer's slot here)
+    if (${c.ptr('_sg_dleft')}[0] >= ${c.num('_sg_Q')}) {
+        ${prologue(c)}
+        const int64_t _vectorisation_idx = -1;
+        ${code(c.scalar_code)}
+        <%self:rows spk="_spk" nspk="_nspk" starts="${c.ptr('_sg_rowstart')}" mapping="${c.kw['_sg_prows']}" maxrow_kw="_sg_pmaxrow" width_kw="_sg_pwidth">
+            {
+            const int64_t _syn = ${synapse_at};
+            const int64_t _steps = sg_delay_steps((double)${c.ptr('_sg_sdelay')}[_syn * ${c.num('_sg_dstride')}], ${c.num('_sg_dt')});
+            SG_GLOBAL ${c.kw['_sg_dctype']} *_sg_slot = ${c.ptr('_sg_dbuf')} + ((_head + _steps) % ${c.num('_sg_Q')}) * ${c.num('_sg_dn')} - ${c.num('_sg_dlo')};
+            {
+            SG_GLOBAL ${c.kw['_sg_dctype']} *${c.kw['_sg_dtarget']} = _sg_slot;
+            ${apply('_syn')}
+            }
+            }
+        </%self:rows>
+        return;
+    }
+%endif
     ## a row's items are its bundles (_k): one per delay
     <%self:rows spk="_spk" nspk="_nspk" starts="${c.ptr('_sg_rowbundle')}" mapping="${c.kw['_sg_rows']}" maxrow_kw="_sg_maxrow" width_kw="_sg_width">
             const int32_t _slot = (_head + ${c.ptr('_sg_bdelay')}[_k]) % ${c.num('_sg_Q')};
@@ -191,12 +231,43 @@ ${signature(c, 'run')}
     </%self:rows>
 }
 
+%if dendritic:
+
+## the dendritic buffer's slot of now onto the target (atomically: other
+## pathways add to it too), cleared for its next turn; a thread takes
+## SG_DEND_ITEMS elements, all loaded before its first atomic add (the adds
+## would otherwise hold back the next load)
+${signature(c, 'apply')}
+{
+    if (${c.ptr('_sg_dleft')}[0] < 0) return;
+    const int64_t _n = ${c.num('_sg_dn')};
+    SG_GLOBAL ${c.kw['_sg_dctype']} *_now = ${c.ptr('_sg_dbuf')} + (int64_t)${c.ptr('_sg_qhead')}[0] * _n;
+    for (int64_t _j0 = SG_GID; _j0 < _n; _j0 += (int64_t)SG_GSIZE * SG_DEND_ITEMS) {
+        ${c.kw['_sg_dctype']} _x[SG_DEND_ITEMS];
+        for (int _u = 0; _u < SG_DEND_ITEMS; _u++) {
+            const int64_t _j = _j0 + (int64_t)_u * SG_GSIZE;
+            _x[_u] = _j < _n ? _now[_j] : 0;
+        }
+        for (int _u = 0; _u < SG_DEND_ITEMS; _u++) {
+            const int64_t _j = _j0 + (int64_t)_u * SG_GSIZE;
+            if (_x[_u] != 0) {
+                _now[_j] = 0;
+                ${c.kw['_sg_datomic']}(&${c.kw['_sg_dtarget']}[${c.num('_sg_dlo')} + _j], _x[_u]);
+            }
+        }
+    }
+}
+%endif
+
 ${signature(c, 'advance')}
 {
     if (SG_GID == 0) {
         const int32_t _head = ${c.ptr('_sg_qhead')}[0];
         ${c.ptr('_sg_qcount')}[_head] = 0;
         ${c.ptr('_sg_qhead')}[0] = (_head + 1) % ${c.num('_sg_Q')};
+%if dendritic:
+        if (${c.ptr('_sg_dleft')}[0] > 0) ${c.ptr('_sg_dleft')}[0] -= 1;
+%endif
     }
 }
 %endif
