@@ -56,8 +56,10 @@ def test_programs_compile_as_cuda(monkeypatch, fuse):
     assert seen >= 2
 
 
-def test_grid_step_kernel_compiles_as_cuda():
-    """The grid-wide fused step kernel (CUDA only) of a plan made on OpenCL."""
+@pytest.mark.parametrize("pointers", [False, True])
+def test_grid_step_kernel_compiles_as_cuda(pointers):
+    """The grid-wide fused step kernel (CUDA only) of a plan made on OpenCL,
+    with its arrays as arguments or their addresses in a buffer."""
     import brian2
     import spikegpu
     from spikegpu import programs, stepkernel
@@ -71,7 +73,7 @@ def test_grid_step_kernel_compiles_as_cuda():
         many_pathways()
         groups = [sorted((member_of(dev, s) for s in e.sections), key=lambda m: m.body)
                   for e in dev.last_plan]
-        _, text = stepkernel._kernel_text(groups, grid=True)
+        _, text = stepkernel._kernel_text(groups, grid=True, pointers=pointers)
         codeobjs = {id(m.codeobj): m.codeobj for g in groups for m in g if m.codeobj}
         source = "\n".join([render_prelude("cuda", real_type(), 1024, programs.rng_source())]
                            + list(dict.fromkeys(co.kernel_text for co in codeobjs.values()))
@@ -79,5 +81,5 @@ def test_grid_step_kernel_compiles_as_cuda():
     finally:
         brian2.device.reinit()
         brian2.set_device("runtime")
-    assert "sg_grid_sync" in text
+    assert "sg_grid_sync" in text and ("_sg_ptr[" in text) == pointers
     nvrtc.compile_cubin(source, "sm_90", ["--fmad=false", "-w"])

@@ -92,6 +92,10 @@ typedef long long int64_t;    typedef unsigned long long uint64_t;
 #define SG_RAW_NGROUPS ((int)gridDim.x)
 #define SG_BARRIER() __syncthreads()
 #define SG_BARRIER_LOCAL() __syncthreads()
+## the number of threads of the work-group whose p is true (every thread
+## calls it).  CUDA only: on OpenCL a counter in work-group memory needs
+## barriers that PoCL's compiler unrolls slowly in large fused kernels
+#define SG_GROUP_COUNT(p) __syncthreads_count(p)
 #define SG_SHARED(T, name, n) __shared__ T name[n]
 #define SG_LOCAL_PARAM(T, name)
 #define SG_LOCAL_DECL(T, name, n)
@@ -209,21 +213,6 @@ SG_FN int32_t sg_group_scan(SG_LOCAL_PTR int32_t *buf, const int32_t v) {
         SG_BARRIER_LOCAL();
     }
     return buf[SG_LID];
-}
-## The number of threads of the work-group whose ``p`` is true (CUDA: one
-## instruction; OpenCL: a counter in ``buf``, one int of work-group memory).
-## Every thread of the work-group calls it.
-SG_FN int32_t sg_group_count(SG_LOCAL_PTR int32_t *buf, const int p) {
-%if dialect == 'cuda':
-    return __syncthreads_count(p);
-%else:
-    SG_BARRIER_LOCAL();
-    if (SG_LID == 0) buf[0] = 0;
-    SG_BARRIER_LOCAL();
-    if (p) atomic_inc(&buf[0]);
-    SG_BARRIER_LOCAL();
-    return buf[0];
-%endif
 }
 ## Clocks tick on the device so that no value goes from host to device per step.
 SG_FN void _sg_tick_body(SG_GLOBAL int64_t *timestep, SG_GLOBAL double *t, SG_GLOBAL const double *dt,

@@ -22,27 +22,28 @@
 ## Every loop strides over the grid, so any launch size (one work-group
 ## included) gives the same result.
 ## USES_VARIABLES { _synaptic_pre }
-## LOCAL run: int32_t _sg_count[1]
-## LOCAL push: int32_t _sg_count[1]
 <%namespace file="common.mako" import="*"/>
 ## This step's events of the source range [start, stop): eventspace[_lo, _hi)
-## (the eventspace is ascending, so they are one stretch of it).  The
-## work-group counts the events below start and below stop together (a load
+## (the eventspace is ascending, so they are one stretch of it).  Where the
+## dialect counts over the work-group in one instruction (CUDA), the work-
+## group counts the events below start and below stop together (a load
 ## each, not a binary search's chain of dependent loads); serial code (one
-## thread) searches.
-<%def name="event_range(block)">
+## thread) and OpenCL search.
+<%def name="event_range()">
     const int32_t _nev = ${c.eventspace}[${c.eventspace_n}];
 %if c.kw['_sg_start'] == 0 and c.kw['_sg_stop'] == c.eventspace_size:
     const int32_t _lo = 0, _hi = _nev;
-%elif c.kw['_sg_rows'] != 'serial':
-    ${shared(c, block)}
+%else:
+%if c.kw['_sg_rows'] != 'serial':
+#ifdef SG_GROUP_COUNT
     int32_t _lo = 0, _hi = 0;
     for (int32_t _c = 0; _c < _nev; _c += SG_LSIZE) {
         const int32_t _e = _c + SG_LID < _nev ? ${c.eventspace}[_c + SG_LID] : 0x7fffffff;
-        _lo += sg_group_count(_sg_count, _e < ${c.num('_sg_start')});
-        _hi += sg_group_count(_sg_count, _e < ${c.num('_sg_stop')});
+        _lo += SG_GROUP_COUNT(_e < ${c.num('_sg_start')});
+        _hi += SG_GROUP_COUNT(_e < ${c.num('_sg_stop')});
     }
-%else:
+#else
+%endif
     int32_t _lo = 0, _hi = _nev;
     for (int32_t _b = _nev; _lo < _b; ) {
         const int32_t _m = (_lo + _b) / 2;
@@ -52,6 +53,9 @@
         const int32_t _m = (_a + _hi) / 2;
         if (${c.eventspace}[_m] < ${c.num('_sg_stop')}) _a = _m + 1; else _hi = _m;
     }
+%if c.kw['_sg_rows'] != 'serial':
+#endif
+%endif
 %endif
 </%def>
 ## For every item _k of the rows of spk[0 .. nspk): the caller's body.
@@ -143,7 +147,7 @@
 ${signature(c, 'run')}
 {
     ${prologue(c)}
-    ${event_range('run')}
+    ${event_range()}
 %if c.kw['_sg_delay'] > 0:
     ## a slot: up to R source indices, then their count
     const int32_t _R = ${c.num('_sg_rcap')};
@@ -178,7 +182,7 @@ ${signature(c, 'advance')}
 <% dendritic = c.kw.get('_sg_dendritic') %>
 ${signature(c, 'push')}
 {
-    ${event_range('push')}
+    ${event_range()}
     const int32_t _head = ${c.ptr('_sg_qhead')}[0];
     SG_GLOBAL const int32_t *_spk = ${c.eventspace} + _lo;
     const int32_t _nspk = _hi - _lo;

@@ -2,7 +2,7 @@
 # Run on the lent GPU machine (CI has no GPU).  From the repo root, after the
 # kit is staged (bash ../shared/gpu/stage.sh) and carried as .gpu:
 #   source .gpu/gpu/setup-gpu.sh || exit 1; bash tests/gpu/run-on-gpu.sh [what...]
-# what: info probe tests demo bench micro compilers modes spatial prop rows ktimes cmdbuf profile suite
+# what: info probe tests demo bench micro micro1 compilers modes spatial prop rows ktimes cmdbuf profile suite
 # (default: info probe tests demo bench).  Output files go to $OUT if set.
 # suite: Brian2's test suite on gpu_standalone with CUDA and with NVIDIA's OpenCL
 # (summaries in $OUT/suite; README, "Brian2's test suite").
@@ -42,6 +42,14 @@ for w in $what; do
     micro) # the microcircuit, 64 and 8 Synapses, cold and warm cache (BACKENDS, MICRO_ARGS)
            python3 benchmarks/microcircuit.py --suite gpu --backends ${BACKENDS:-cuda} \
                --json "$OUT/microcircuit.json" ${MICRO_ARGS:-} || rc=1 ;;
+    micro1) # single microcircuit points, 1 s: CUDA 64 and 8 Synapses, NVIDIA OpenCL 64, the
+           # step's merged groups profiled (README, "The cortical microcircuit")
+           for a in "--impl spikegpu/cuda" "--impl spikegpu/cuda --synapses 8" \
+                    "--impl spikegpu/opencl"; do
+             python3 benchmarks/microcircuit.py --scale 1 --duration 1 $a | grep RESULT || rc=1
+           done
+           SPIKEGPU_PROFILE_MERGED=1 python3 benchmarks/microcircuit.py --impl spikegpu/cuda \
+               --scale 1 --duration 0.3 --profile 100 | grep -E "PROFILE|PLAN" || rc=1 ;;
     compilers) # time before the first step with an empty cache: NVRTC against nvcc
            for c in nvrtc nvcc; do
              SPIKEGPU_CUDA_COMPILER=$c SPIKEGPU_CACHE_DIR=$(mktemp -d) python3 benchmarks/microcircuit.py \
