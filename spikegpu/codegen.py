@@ -48,7 +48,11 @@ def create_code_object(device, owner, name, abstract_code, variables, template_n
     if len(scalar_code) == 1 and None in scalar_code:
         scalar_code = scalar_code[None]
         vector_code = vector_code[None]
-    generator._sg_scalar, generator._sg_vector = scalar_code, vector_code
+    code_text = _flat(scalar_code) + "\n" + _flat(vector_code)
+    # (also functions defined through #define, e.g. binomial draws)
+    uses_rng = (any(f in code_text + "\n".join(gen_kwds["hashdefine_lines"])
+                    for f in RNG_NAMES)
+                or kw.get("iterator_func") == "sample")
 
     # function namespaces (e.g. TimedArray values) and scratch arrays of
     # some templates become kernel arguments
@@ -86,23 +90,19 @@ def create_code_object(device, owner, name, abstract_code, variables, template_n
         pathway = kw["pathway"]
         queue = prepare_queue(device, pathway, serial=generator.scalar_writes,
                               additive=_additive(device, generator, variables, pathway,
-                                                 gen_kwds))
+                                                 gen_kwds, uses_rng))
         evar = pathway.source.variables[pathway.eventspace_name]
         variables = dict(variables)
         variables.update(queue.variables)
         variables["_sg_eventspace"] = evar
         kw.update(queue.template_kwds(serial=generator.scalar_writes))
 
-    code_text = _flat(scalar_code) + "\n" + _flat(vector_code)
     used = get_identifiers(code_text) | {"N"}
     ctx = RenderContext(
         kname="KNAME", constants=[],
         variables=variables, kw=kw, scalar_code=scalar_code, locals=template.locals,
         vector_code=vector_code, serial=generator.scalar_writes,
-        # (also functions defined through #define, e.g. binomial draws)
-        uses_rng=(any(f in code_text + "\n".join(gen_kwds["hashdefine_lines"])
-                      for f in RNG_NAMES)
-                  or kw.get("iterator_func") == "sample"),
+        uses_rng=uses_rng,
         eventspace=generator.get_array_name(evar) if evar is not None else None,
         eventspace_size=(evar.size - 1) if evar is not None else None)
     # fields: the code's float literals, the constants it uses, then what
@@ -142,16 +142,14 @@ def create_code_object(device, owner, name, abstract_code, variables, template_n
     return codeobj
 
 
-def _additive(device, generator, variables, pathway, gen_kwds):
+def _additive(device, generator, variables, pathway, gen_kwds, uses_rng):
     """A `synqueue.Additive` when the pathway's code only adds synaptic
-    constants to one post-synaptic variable (and draws no random numbers),
-    else None."""
+    constants to one post-synaptic variable (and draws no random numbers,
+    not even in its functions' support code), else None."""
     from .synqueue import Additive
     if not device.dendritic or generator.additive is None or gen_kwds["function_namespace"]:
         return None
-    text = "\n".join(gen_kwds["hashdefine_lines"] + gen_kwds["support_code_lines"])
-    text += "\n".join(_flat(b) for b in (generator._sg_scalar, generator._sg_vector))
-    if any(f in text for f in RNG_NAMES):
+    if uses_rng or any(f in line for line in gen_kwds["support_code_lines"] for f in RNG_NAMES):
         return None
     x, reads = generator.additive
     var = variables[x]

@@ -21,9 +21,7 @@ from .templater import GPUTemplater
 #:             slot (a work-group / a thread per bundle / a thread per
 #:             bundle and position), see synqueue.SynapseQueue
 #:   sections: grid-stride over a SpatialNeuron's sections (spatial.py)
-#:   dendrites: a pathway's dendritic buffer, DEND_ITEMS targets a thread
-#: SG_DEND_ITEMS of the prelude
-DEND_ITEMS = 4
+#:   dendrites: a pathway's dendritic buffer, _sg_ditems targets a thread
 LAUNCHES = {
     "stateupdate": {"run": [("run", "elements")]},
     "reset": {"run": [("run", "events")]},
@@ -390,8 +388,8 @@ def launch_size(device, codeobj, policy):
         n = codeobj.extra["_sg_cap"]
     elif policy == "bundle_flat":
         n = codeobj.extra["_sg_cap"] * max(1, codeobj.extra["_sg_bmaxrow"])
-    elif policy == "dendrites":     # SG_DEND_ITEMS targets a thread
-        n = -(-codeobj.extra["_sg_dn"] // DEND_ITEMS)
+    elif policy == "dendrites":     # _sg_ditems targets a thread
+        n = -(-codeobj.extra["_sg_dn"] // codeobj.extra["_sg_ditems"])
     elif policy == "sections":
         # a thread per (virtual) section of a SpatialNeuron, each solving
         # its section serially: small work-groups spread them over the

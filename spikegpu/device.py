@@ -80,7 +80,6 @@ class GPUDevice(Device):
         self.last_run_info = {}
         self.last_plan = []                         # the last run's step plan (stepplan.py)
         self.last_step_kernel = None                # its fused kernel (stepkernel.py), if any
-        self.last_step_plan = None                  # else its merged launches (runloop.StepPlan)
 
     # ------------------------------------------------------------------
     # device selection

@@ -51,7 +51,6 @@ class GPUCodeGenerator(CodeGenerator):
         #: of synaptic variables and constants: (x, [synaptic variables
         #: read]); None otherwise (see `_additive`)
         self.additive = None
-        self._blocks = 0
 
     @staticmethod
     def get_array_name(var, access_data=True):
@@ -243,9 +242,8 @@ class GPUCodeGenerator(CodeGenerator):
                 for name in names:
                     old = self.accesses.get(name)
                     self.accesses[name] = mode if old in (None, mode) else "w"
-            self._blocks += 1
             self.additive = self._additive(sc_read | ve_read, sc_write | ve_write,
-                                           sc_idx | ve_idx) if self._blocks == 1 else None
+                                           sc_idx | ve_idx) if len(sc_statements) == 1 else None
             for code, stmts, read, write, idx, cond in (
                     (sc_code, sc_block, sc_read, sc_write, sc_idx, sc_cond),
                     (ve_code, ve_block, ve_read, ve_write, ve_idx, ve_cond)):

@@ -210,7 +210,7 @@ class Runner:
         # profiling without the fused kernel's cycle counts: a wait per object
         if self.profile and self.step_kernel is None:
             self.fixed_steps = False
-        self.plan = dev.last_step_plan = None if self.step_kernel is not None else \
+        self.plan = None if self.step_kernel is not None else \
             StepPlan(dev, self.entries, self.clock_arrays)
         self.use_graphs = (self.fixed_steps and self.step_kernel is None and dev.use_graphs
                            and getattr(be, "supports_graphs", False))

@@ -89,6 +89,9 @@ WARP = 32
 FLAT_MAX = 4 * WARP
 #: tests force a mapping ('group', 'thread', 'flat'); None: by row length
 FORCE_ROWS = None
+#: targets per thread of a dendritic buffer's 'apply' (all loaded before
+#: its first atomic add)
+DEND_ITEMS = 4
 
 
 def choose_rows(rows):
@@ -187,9 +190,9 @@ class _Propagation:
             flat = a.host.ravel()
             return np.array(flat[offset:None if count is None else offset + count])
         count = a.size - offset if count is None else count
-        out = np.empty(count, dtype=np.int32)
+        out = np.empty(count, dtype=self.variables[name].dtype)
         if count:
-            self.device.backend.download(a.buf, out, offset_bytes=4 * offset)
+            self.device.backend.download(a.buf, out, offset_bytes=out.itemsize * offset)
         return out
 
 
@@ -347,20 +350,11 @@ class SynapseQueue(_Propagation):
             a = self.dendritic
             delays = self.variables["_sg_sdelay"]
             kw.update(_sg_dtarget=a.target_name, _sg_datomic=a.atomic, _sg_dctype=a.ctype,
-                      _sg_dlo=a.lo, _sg_dn=a.n, _sg_dt=float(self.dt),
+                      _sg_dlo=a.lo, _sg_dn=a.n, _sg_dt=float(self.dt), _sg_ditems=DEND_ITEMS,
                       _sg_dstride=0 if delays.size == 1 and self.n_syn != 1 else 1,
                       _sg_prows=self.prows, _sg_pmaxrow=self.pmaxrow, _sg_pwidth=self.pwidth,
                       _sg_dreads=[var for _, var in a.reads])
         return kw
-
-    def _read64(self, name):
-        """The device value of a one-element int64 array (the buffer's counter)."""
-        a = self.device.arr(self.variables[name])
-        if a.host_valid:
-            return int(a.host.ravel()[0])
-        out = np.empty(1, dtype=np.int64)
-        self.device.backend.download(a.buf, out)
-        return int(out[0])
 
     def set_dendritic(self, steps):
         """The coming run's use of the dendritic buffer: ``steps`` of the

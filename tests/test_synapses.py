@@ -682,7 +682,7 @@ def dendritic_network(variant, info=None):
         dev = brian2.get_device()
         q = S.pre.queue.structure
         info.update(dendritic=q.dendritic is not None,
-                    dleft=int(q._read64("_sg_dleft")) if q.dendritic is not None else None,
+                    dleft=int(q._read("_sg_dleft")[0]) if q.dendritic is not None else None,
                     merged=any({s.suffix for s in e.sections if s.codeobj is not None
                                 and s.codeobj.template_name == "synapses"} >= {"push", "run"}
                                for e in dev.last_plan if hasattr(e, "sections")))

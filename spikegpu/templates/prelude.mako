@@ -166,8 +166,6 @@ SG_FN int64_t _sg_timestep(double t, double dt) { return (int64_t)((t + 1e-3 * d
 // a synaptic delay in steps, rounded as Brian2's C++ spike queue rounds
 // (the rows' build and the dendritic push must agree)
 SG_FN int64_t sg_delay_steps(double delay, double dt) { return (int64_t)(delay / dt + 0.5); }
-// elements per thread of a dendritic buffer's 'apply' (codeobject.py sizes its launch)
-#define SG_DEND_ITEMS 4
 SG_FN int32_t _sg_isign(int64_t x) { return (x > 0) - (x < 0); }
 SG_FN int32_t _sg_fsign(double x) { return (x > 0.0) - (x < 0.0); }
 ${rng_source}

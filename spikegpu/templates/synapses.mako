@@ -239,20 +239,20 @@ ${signature(c, 'run')}
 
 ## the dendritic buffer's slot of now onto the target (atomically: other
 ## pathways add to it too), cleared for its next turn; a thread takes
-## SG_DEND_ITEMS elements, all loaded before its first atomic add (the adds
-## would otherwise hold back the next load)
+## _sg_ditems elements (synqueue.DEND_ITEMS), all loaded before its first
+## atomic add (the adds would otherwise hold back the next load)
 ${signature(c, 'apply')}
 {
     if (${c.ptr('_sg_dleft')}[0] < 0) return;
     const int64_t _n = ${c.num('_sg_dn')};
     SG_GLOBAL ${c.kw['_sg_dctype']} *_now = ${c.ptr('_sg_dbuf')} + (int64_t)${c.ptr('_sg_qhead')}[0] * _n;
-    for (int64_t _j0 = SG_GID; _j0 < _n; _j0 += (int64_t)SG_GSIZE * SG_DEND_ITEMS) {
-        ${c.kw['_sg_dctype']} _x[SG_DEND_ITEMS];
-        for (int _u = 0; _u < SG_DEND_ITEMS; _u++) {
+    for (int64_t _j0 = SG_GID; _j0 < _n; _j0 += (int64_t)SG_GSIZE * ${c.kw['_sg_ditems']}) {
+        ${c.kw['_sg_dctype']} _x[${c.kw['_sg_ditems']}];
+        for (int _u = 0; _u < ${c.kw['_sg_ditems']}; _u++) {
             const int64_t _j = _j0 + (int64_t)_u * SG_GSIZE;
             _x[_u] = _j < _n ? _now[_j] : 0;
         }
-        for (int _u = 0; _u < SG_DEND_ITEMS; _u++) {
+        for (int _u = 0; _u < ${c.kw['_sg_ditems']}; _u++) {
             const int64_t _j = _j0 + (int64_t)_u * SG_GSIZE;
             if (_x[_u] != 0) {
                 _now[_j] = 0;
