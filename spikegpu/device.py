@@ -58,6 +58,9 @@ class GPUDevice(Device):
         self.fuse_grid_auto = True
         #: blocks per multiprocessor of the grid-wide fused kernel (at most)
         self.grid_blocks_per_cu = int(os.environ.get("SPIKEGPU_GRID_BLOCKS_PER_CU", "2"))
+        #: threads per block of the grid-wide fused kernel (at most the
+        #: backend's max_work_group)
+        self.grid_local_size = int(os.environ.get("SPIKEGPU_GRID_LOCAL_SIZE", "256"))
         #: work-groups per compute unit shared by a merged launch's members
         #: that follow the step's events (merged.assign_groups)
         self.event_groups_per_cu = int(os.environ.get("SPIKEGPU_EVENT_GROUPS_PER_CU", "8"))

@@ -68,7 +68,7 @@ class StepKernel:
             + ", ".join(sorted({m.owner_name for m in self.members})), [self.text])
         self.kernel = program.kernel(self.name)
         if self.grid:
-            self.local_size = be.max_work_group
+            self.local_size = grid_local_size(self.device)
             self.coop = be.cooperative_kernel(program, self.name)
             per_cu = max(1, min(self.device.grid_blocks_per_cu,
                                 be.resident_groups(self.coop, self.local_size)))
@@ -162,6 +162,10 @@ class StepKernel:
             be.launch(self.kernel, self.local_size, self.local_size, args)
 
 
+def grid_local_size(device):
+    return max(32, min(device.backend.max_work_group, device.grid_local_size))
+
+
 def grid_member_map(groups, start):
     """The grid form's map from a group's work-groups to its members (one
     load instead of a binary search over the table's rows, on a path that
@@ -224,7 +228,7 @@ def plan(device, entries, clock_arrays, profile=False):
         return None         # too many arguments for one kernel on this device
     if grid:
         for g in groups:
-            assign_groups(device, g, be.max_work_group)
+            assign_groups(device, g, grid_local_size(device))
     name, text = _kernel_text(groups, profile, grid, pointers)
     return StepKernel(device, groups, clock_arrays, name, text, profile, grid, pointers)
 
