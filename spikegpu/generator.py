@@ -133,12 +133,14 @@ class GPUCodeGenerator(CodeGenerator):
                np.dtype(np.float32): "sg_atomic_add_float",
                np.dtype(np.int32): "sg_atomic_add_int"}
 
-    def _atomic_candidates(self, statements, write):
+    def _atomic_candidates(self, statements, write, elements=False):
         """Pre/post variables that synaptic code only changes by ``+=``/``-=``
         with right-hand sides that do not read them: several synapses may hit
         one neuron in a step, so these become atomic adds.  Returns None if
-        another write to a pre/post variable makes the code order-dependent."""
-        shared = {v for v in write if self.variable_indices[v] != "_idx"}
+        another write to a pre/post variable makes the code order-dependent.
+        ``elements``: all written variables (a PoissonInput's target)."""
+        shared = set(write) if elements else \
+            {v for v in write if self.variable_indices[v] != "_idx"}
         used = set()
         for stmt in statements:
             used |= get_identifiers(stmt.expr)
@@ -235,10 +237,19 @@ class GPUCodeGenerator(CodeGenerator):
                     self.atomic_vars |= atomic
                     ve_read -= atomic
                     ve_write -= atomic
+            elif self.template_name == "stateupdate" and not sc_write:
+                # code that only adds to its variables (a PoissonInput, a
+                # run_regularly of += lines) adds atomically, so that it shares
+                # a launch with the pathways adding to them (stepplan.py:
+                # additions commute) instead of a group of its own
+                atomic = self._atomic_candidates(ve_block, ve_write, elements=True)
+                if atomic:
+                    self.atomic_vars |= atomic
+                    ve_read -= atomic
+                    ve_write -= atomic
             for names, mode in ((sc_read | sc_idx | ve_read | ve_idx, "r"),
                                 (sc_write | ve_write, "w"),
-                                (self.atomic_vars if self.template_name == "synapses"
-                                 else set(), "a")):
+                                (self.atomic_vars, "a")):
                 for name in names:
                     old = self.accesses.get(name)
                     self.accesses[name] = mode if old in (None, mode) else "w"
