@@ -22,6 +22,15 @@ in v from cpp_standalone (mV) and whether the spike counts agree.
     python benchmarks/spatial.py --backends cuda,opencl --threads 16   # on the GPU host
     python benchmarks/spatial.py --what neuron --sizes 100000 --steps 500
 
+The network's cpp_standalone build (Brian2 2.9: ~2,200 files) is long:
+``--cpp-generate DIR`` only generates its project (~25 s, no compiler
+needed: it can run off the measuring host), ``--cpp-project DIR`` then
+compiles (objects.cpp at -O0: see project_point) and runs it as the
+cpp_standalone point of the same model:
+
+    python benchmarks/spatial.py --what network --threads 16 --cpp-generate /tmp/net
+    python benchmarks/spatial.py --what network --backends cuda --threads 16 --cpp-project /tmp/net
+
 On a machine whose cores other work shares, OpenMP's spinning threads wait
 for descheduled ones (2 threads here: 16 ms a step instead of 0.09 ms for
 1e3 compartments); OMP_WAIT_POLICY=passive avoids that (recorded in the
@@ -156,8 +165,9 @@ def point(args):
     if kind.startswith("spikegpu"):
         import spikegpu  # noqa: F401
         set_device("gpu_standalone", backend=kind.split("/")[1])
-    elif kind == "cpp_standalone":
-        set_device("cpp_standalone", directory=tempfile.mkdtemp(), build_on_run=False)
+    elif kind in ("cpp_standalone", "cpp_generate"):
+        directory = args.project if kind == "cpp_generate" else tempfile.mkdtemp()
+        set_device("cpp_standalone", directory=directory, build_on_run=False)
         prefs.devices.cpp_standalone.openmp_threads = args.threads
         # Brian2's default is an unbounded 'make -j': the network's ~700
         # source files then start ~500 compilers at once (24 GB were not enough)
@@ -172,6 +182,11 @@ def point(args):
         objects, neurons = build_neuron(args.size)
     net = Network(objects)
     net.run(WARMUP_STEPS * DT_MS * ms)
+    if kind == "cpp_generate":
+        net.run(args.steps * DT_MS * ms)
+        brian2.device.build(directory=args.project, compile=False, run=False)
+        write_manifest(args, neurons, time.perf_counter() - t0)
+        return
     if kind == "cpp_standalone":
         net.run(args.steps * DT_MS * ms)
         brian2.device.build(run=True, with_output=False)
@@ -215,11 +230,78 @@ def point(args):
     print("RESULT " + json.dumps(out), flush=True)
 
 
+def write_manifest(args, neurons, generate_s):
+    """A generated cpp_standalone project (``--cpp-generate DIR``): where its
+    results will be, so that ``cpp_project`` can compile and run it on
+    another machine without Brian2's code generation (single-threaded
+    Python, minutes for the network's ~700 files, not what is measured)."""
+    import numpy as np
+    import brian2
+    dev = brian2.get_device()
+
+    def files(name):
+        return [(dev.get_array_filename(n.variables[name]), np.dtype(n.variables[name].dtype).str)
+                for n in neurons]
+    manifest = dict(model=args.model, size=args.size, steps=args.steps, threads=args.threads,
+                    neurons=args.neurons, compartments=args.compartments, fanout=args.fanout,
+                    v=files("v"), nspikes=files("nspikes"), generate_s=generate_s,
+                    sections=int(sum(n.flat_morphology.sections for n in neurons)),
+                    brian2=brian2.__version__)
+    with open(os.path.join(args.project, "spikegpu_manifest.json"), "w") as f:
+        json.dump(manifest, f)
+    print(f"generated {args.project} in {generate_s:.0f} s (Brian2 {brian2.__version__})")
+
+
+def project_point(args):
+    """Compile (make -j threads) and run a project that ``cpp_generate``
+    wrote; a RESULT line like point()'s."""
+    import numpy as np
+    d = os.path.abspath(args.project)
+    with open(os.path.join(d, "spikegpu_manifest.json")) as f:
+        m = json.load(f)
+    t0 = time.perf_counter()
+    if not os.path.exists(os.path.join(d, "objects.o")):
+        # objects.cpp holds the arrays' definitions, their file I/O and (for
+        # command-line arguments) a set_variable_by_name with a branch per
+        # array, no per-step code: the network's (11 MB) alone compiled for
+        # over 20 minutes at Brian2's -O3, so it is built at -O0 beside the
+        # dependency scan; everything else is Brian2's make
+        objects = subprocess.Popen(
+            [os.environ.get("CXX", "g++"), "-c", "-Wno-write-strings", "-w", "-O0",
+             "-std=c++11", "-I.", "-fopenmp", "objects.cpp", "-o", "objects.o"], cwd=d)
+        subprocess.run(["make", "make.deps"], cwd=d, check=True, stdout=subprocess.DEVNULL)
+        if objects.wait() != 0:
+            raise RuntimeError("objects.cpp did not compile")
+    subprocess.run(["make", f"-j{m['threads']}"], cwd=d, check=True,
+                   stdout=subprocess.DEVNULL)
+    compile_s = time.perf_counter() - t0
+    results = os.path.join(d, "results")
+    os.makedirs(results, exist_ok=True)
+    subprocess.run(["./main", "--results_dir", results + "/"], cwd=d, check=True,
+                   stdout=subprocess.DEVNULL)
+    with open(os.path.join(results, "last_run_info.txt")) as f:
+        loop = float(f.read().split()[0])
+    v = np.concatenate([np.fromfile(os.path.join(results, n), dtype=t) for n, t in m["v"]])
+    spikes = np.array([int(np.fromfile(os.path.join(results, n), dtype=t).sum())
+                       for n, t in m["nspikes"]])
+    np.savez(args.state, v=v, spikes=spikes)
+    out = dict(impl="cpp_standalone", model=m["model"], steps=m["steps"], loop_s=loop,
+               us_per_step=1e6 * loop / m["steps"], total_s=time.perf_counter() - t0,
+               compile_s=compile_s, generate_s=m["generate_s"], generated_by=m["brian2"],
+               compartments=int(v.size), sections=m["sections"], spikes=int(spikes.sum()),
+               threads=m["threads"], device=platform.processor() or platform.machine())
+    if m["model"] == "neuron":
+        out["size"] = m["size"]
+    print("RESULT " + json.dumps(out), flush=True)
+
+
 def run_point(impl, model, size, steps, args, state, timeout):
     cmd = [sys.executable, os.path.abspath(__file__), "--impl", impl, "--model", model,
            "--size", str(size), "--steps", str(steps), "--threads", str(args.threads),
            "--neurons", str(args.neurons), "--compartments", str(args.compartments),
            "--fanout", str(args.fanout), "--state", state, "--profile", str(args.profile)]
+    if impl == "cpp_project":
+        cmd += ["--project", args.cpp_project]
     t0 = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -231,6 +313,19 @@ def run_point(impl, model, size, steps, args, state, timeout):
             r["process_s"] = time.perf_counter() - t0
             return r
     return dict(impl=impl, model=model, size=size, error=(p.stderr or p.stdout)[-1500:])
+
+
+def prebuilt(args, model, size):
+    """Whether --cpp-project holds the generated project of this point."""
+    if not args.cpp_project:
+        return False
+    with open(os.path.join(args.cpp_project, "spikegpu_manifest.json")) as f:
+        m = json.load(f)
+    if model == "network":
+        same = [m[k] == getattr(args, k) for k in ("neurons", "compartments", "fanout")]
+    else:
+        same = [m["size"] == size]
+    return m["model"] == model and all(same) and m["threads"] == args.threads
 
 
 def compare_states(ref, got):
@@ -257,8 +352,11 @@ def suite(args):
         steps = args.steps or DEFAULT_STEPS.get(size if model == "neuron" else "network", 500)
         states = {}
         for impl in impls:
+            if impl == "cpp_standalone" and prebuilt(args, model, size):
+                impl = "cpp_project"
             state = os.path.join(tmp, f"{model}-{size}-{impl.replace('/', '-')}.npz")
             r = run_point(impl, model, size, steps, args, state, args.timeout)
+            impl = r["impl"] = "cpp_standalone" if impl == "cpp_project" else impl
             r.setdefault("size", size)
             if "error" not in r:
                 states[impl] = state
@@ -323,14 +421,30 @@ def main(argv=None):
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per point")
     ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
                     help="spikegpu: also a profiled run of STEPS steps (us per step and object)")
+    ap.add_argument("--cpp-generate", metavar="DIR", default=None,
+                    help="only generate the cpp_standalone project of the first point "
+                         "into DIR (compiled and run elsewhere with --cpp-project)")
+    ap.add_argument("--cpp-project", metavar="DIR", default=None,
+                    help="the cpp_standalone point of the same model runs this generated "
+                         "project (make, ./main) instead of generating its own")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "spatial.json"))
     # one point (the suite runs these in processes of their own)
     ap.add_argument("--impl", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--model", default="neuron", help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, default=1000, help=argparse.SUPPRESS)
     ap.add_argument("--state", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--project", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.impl:
+    if args.cpp_generate:
+        args.impl, args.project = "cpp_generate", os.path.abspath(args.cpp_generate)
+        args.model = "network" if args.what.startswith("network") else "neuron"
+        args.size = int(float(args.sizes.split(",")[0]))
+        key = "network" if args.model == "network" else args.size
+        args.steps = args.steps or DEFAULT_STEPS.get(key, 500)
+        point(args)
+    elif args.impl == "cpp_project":
+        project_point(args)
+    elif args.impl:
         args.steps = args.steps or 200
         args.state = args.state or os.path.join(tempfile.mkdtemp(), "state.npz")
         point(args)

@@ -2,7 +2,7 @@
 # Run on the lent GPU machine (CI has no GPU).  From the repo root, after the
 # kit is staged (bash ../shared/gpu/stage.sh) and carried as .gpu:
 #   source .gpu/gpu/setup-gpu.sh || exit 1; bash tests/gpu/run-on-gpu.sh [what...]
-# what: info probe tests demo bench micro micro1 compilers modes spatial prop rows ktimes cmdbuf profile suite
+# what: info probe tests demo bench micro micro1 compilers modes spatial spatialnet prop rows ktimes cmdbuf profile suite
 # (default: info probe tests demo bench).  Output files go to $OUT if set.
 # suite: Brian2's test suite on gpu_standalone with CUDA and with NVIDIA's OpenCL
 # (summaries in $OUT/suite; README, "Brian2's test suite").
@@ -60,6 +60,12 @@ for w in $what; do
     spatial) # SpatialNeuron against cpp_standalone on the host's cores (README, "SpatialNeuron")
            python3 benchmarks/spatial.py --backends cuda,opencl --threads "$(nproc)" --profile 200 \
                --json "$OUT/spatial.json" || rc=1 ;;
+    spatialnet) # the SpatialNeuron network against cpp_standalone on the host's cores: its
+           # project generated first, then compiled (objects.cpp at -O0) and run (~7 min)
+           d=$(mktemp -d)/net
+           python3 benchmarks/spatial.py --what network --threads "$(nproc)" --cpp-generate "$d" | tail -1 &&
+           python3 benchmarks/spatial.py --what network --backends cuda --threads "$(nproc)" \
+               --cpp-project "$d" --json "$OUT/spatial-net.json" || rc=1 ;;
     rows)  python3 benchmarks/rows_build.py --backend cuda --sizes 10000,100000 \
                --json "$OUT/rows_build.json" || rc=1 ;;
     ktimes) python3 benchmarks/kernel_times.py --json "$OUT/kernel_times.json" || rc=1 ;;
