@@ -211,7 +211,8 @@ def plan(device, entries, clock_arrays, profile=False):
         return None
     grid = mode == "grid"
     if mode == "auto":
-        # a CPU device runs one work-group on one core: separate kernels win there
+        # a CPU device: the fused kernel is faster per step (PoCL, README), but
+        # PoCL takes ~40 s to build it: not worth it unless asked for
         if getattr(be, "is_cpu", False):
             return None
         if not _small(device, sections):
