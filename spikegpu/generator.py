@@ -229,24 +229,21 @@ class GPUCodeGenerator(CodeGenerator):
                     ve_read.remove(varname)
             if sc_write:
                 self.scalar_writes = True
+            atomic = None
             if self.template_name == "synapses":
                 atomic = self._atomic_candidates(ve_block, ve_write)
                 if atomic is None:
                     self.scalar_writes = True      # serial, in queue order
-                else:
-                    self.atomic_vars |= atomic
-                    ve_read -= atomic
-                    ve_write -= atomic
             elif self.template_name == "stateupdate" and not sc_write:
                 # code that only adds to its variables (a PoissonInput, a
                 # run_regularly of += lines) adds atomically, so that it shares
                 # a launch with the pathways adding to them (stepplan.py:
                 # additions commute) instead of a group of its own
                 atomic = self._atomic_candidates(ve_block, ve_write, elements=True)
-                if atomic:
-                    self.atomic_vars |= atomic
-                    ve_read -= atomic
-                    ve_write -= atomic
+            if atomic:
+                self.atomic_vars |= atomic
+                ve_read -= atomic
+                ve_write -= atomic
             for names, mode in ((sc_read | sc_idx | ve_read | ve_idx, "r"),
                                 (sc_write | ve_write, "w"),
                                 (self.atomic_vars, "a")):
