@@ -119,7 +119,8 @@ def point(args):
         import spikegpu  # noqa: F401
         set_device("gpu_standalone", backend=kind.split("/")[1])
     elif kind == "cpp_standalone":
-        set_device("cpp_standalone", directory=tempfile.mkdtemp(), build_on_run=False)
+        directory = tempfile.mkdtemp()
+        set_device("cpp_standalone", build_on_run=False)
         prefs.devices.cpp_standalone.openmp_threads = args.threads
     else:
         prefs.codegen.target = "numpy"
@@ -135,7 +136,7 @@ def point(args):
         setup = before - t0
     elif kind == "cpp_standalone":
         net.run(args.duration * second)
-        brian2.device.build(run=True, with_output=False)
+        brian2.device.build(directory=directory, run=True, with_output=False)
         loop = brian2.device._last_run_time
         setup = time.perf_counter() - t0 - loop
     else:

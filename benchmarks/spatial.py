@@ -167,7 +167,7 @@ def point(args):
         set_device("gpu_standalone", backend=kind.split("/")[1])
     elif kind in ("cpp_standalone", "cpp_generate"):
         directory = args.project if kind == "cpp_generate" else tempfile.mkdtemp()
-        set_device("cpp_standalone", directory=directory, build_on_run=False)
+        set_device("cpp_standalone", build_on_run=False)
         prefs.devices.cpp_standalone.openmp_threads = args.threads
         # Brian2's default is an unbounded 'make -j': the network's ~2,200
         # source files then start ~500 compilers at once (24 GB were not enough)
@@ -184,12 +184,12 @@ def point(args):
     net.run(WARMUP_STEPS * DT_MS * ms)
     if kind == "cpp_generate":
         net.run(args.steps * DT_MS * ms)
-        brian2.device.build(directory=args.project, compile=False, run=False)
+        brian2.device.build(directory=directory, compile=False, run=False)
         write_manifest(args, neurons, time.perf_counter() - t0)
         return
     if kind == "cpp_standalone":
         net.run(args.steps * DT_MS * ms)
-        brian2.device.build(run=True, with_output=False)
+        brian2.device.build(directory=directory, run=True, with_output=False)
         loop = brian2.device._last_run_time
     else:
         t1 = time.perf_counter()
