@@ -103,6 +103,18 @@ class OpenCLProgram:
         return self._kernels[name]
 
 
+def nv_compute_capability(device):
+    """(major, minor) of an NVIDIA device (cl_nv_device_attribute_query),
+    else (0, 0)."""
+    if "cl_nv_device_attribute_query" not in device.extensions:
+        return (0, 0)
+    try:
+        return (int(device.compute_capability_major_nv),
+                int(device.compute_capability_minor_nv))
+    except Exception:
+        return (0, 0)
+
+
 class OpenCLBackend(Backend):
     name = "opencl"
 
@@ -127,6 +139,13 @@ class OpenCLBackend(Backend):
         #: precision is always correctly rounded.  (Contraction of a*b + c
         #: into fma is switched off by the prelude's FP_CONTRACT pragma.)
         self.default_options = []
+        #: NVIDIA's OpenCL on sm_70 or later: inline PTX (prelude: the grid
+        #: barrier, native float atomics); SPIKEGPU_OPENCL_PTX=0 switches it off
+        self.nv_ptx = nv_compute_capability(self.device) >= (7, 0) and \
+            os.environ.get("SPIKEGPU_OPENCL_PTX", "1") != "0"
+        if self.nv_ptx:
+            self.default_options.append("-DSG_NV_PTX")
+        self.supports_pointer_table = self.nv_ptx      # see address()
         if self.device.single_fp_config & cl.device_fp_config.CORRECTLY_ROUNDED_DIVIDE_SQRT:
             self.default_options.append("-cl-fp32-correctly-rounded-divide-sqrt")
 
@@ -221,13 +240,36 @@ class OpenCLBackend(Backend):
     # -- the grid-wide fused step kernel ----------------------------------------
     # OpenCL has no cooperative launch: a work-group per compute unit, which a
     # GPU keeps resident (a CPU device runs work-groups one after another on
-    # few threads: never there).  Opt-in (SPIKEGPU_OPENCL_GRID=1): OpenCL 1.2's
-    # fences do not make one work-group's writes visible to another's plain
-    # loads on NVIDIA's driver (measured on the H200: the barrier holds, but
-    # work-groups read stale spikes and state), so results were wrong there.
+    # few threads: never there).  On NVIDIA (sm_70+) the barrier is the CUDA
+    # dialect's, in inline PTX; elsewhere opt-in (SPIKEGPU_OPENCL_GRID=1):
+    # OpenCL 1.2's fences did not make one work-group's writes visible to
+    # another's plain loads on NVIDIA's driver (measured on the H200: the
+    # barrier held, but work-groups read stale spikes and state).
     @property
     def supports_grid_sync(self):
-        return not self.is_cpu and os.environ.get("SPIKEGPU_OPENCL_GRID", "0") == "1"
+        if self.is_cpu:
+            return False
+        return os.environ.get("SPIKEGPU_OPENCL_GRID", "1" if self.nv_ptx else "0") == "1"
+
+    # Too many arrays for one kernel's arguments (the microcircuit's step
+    # kernel): on NVIDIA a kernel reads their addresses from a buffer, as on
+    # CUDA.  OpenCL 1.2 has no buffer addresses; NVIDIA's driver keeps a
+    # buffer at one address once used on its one device, which a kernel
+    # reports.  Checked against CUDA, bitwise (tests/gpu).  (The attribute
+    # supports_pointer_table is set in __init__.)
+    def address(self, buf):
+        cl = self.cl
+        if getattr(self, "_addr_kernel", None) is None:
+            prg = cl.Program(self.ctx, "__kernel void sg_address(__global char *p, "
+                             "__global ulong *out) { out[0] = (ulong)p; }").build()
+            self._addr_kernel = prg.sg_address
+            self._addr_buf = self.alloc(8)
+        self._addr_kernel.set_arg(0, buf)
+        self._addr_kernel.set_arg(1, self._addr_buf)
+        cl.enqueue_nd_range_kernel(self.queue, self._addr_kernel, (1,), (1,))
+        out = np.zeros(1, dtype=np.uint64)
+        self.download(self._addr_buf, out)
+        return int(out[0])
 
     def cooperative_kernel(self, program, name):
         return program.kernel(name)

@@ -33,6 +33,25 @@ typedef long int64_t;  typedef ulong uint64_t;
 #define SG_AS_INT(x) as_int(x)
 #define SG_AS_FLOAT(x) as_float(x)
 #define SG_CYCLES() ((int64_t)0)
+#ifdef SG_NV_PTX
+## NVIDIA's OpenCL compiles inline PTX (the backend defines SG_NV_PTX there,
+## sm_70 and later): the grid barrier of the CUDA dialect below (release
+## add, acquire wait: OpenCL 1.2's fences did not make other work-groups'
+## writes visible to plain loads there) and native float atomics instead
+## of compare-and-swap loops.
+SG_FN void sg_grid_sync(__global volatile uint *bar) {
+    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+    if (get_local_id(0) == 0) {
+        const uint add = get_group_id(0) == 0 ? 0x80000000u - (get_num_groups(0) - 1) : 1u;
+        uint old, now;
+        asm volatile("atom.add.release.gpu.u32 %0, [%1], %2;" : "=r"(old) : "l"(bar), "r"(add) : "memory");
+        do {
+            asm volatile("ld.acquire.gpu.u32 %0, [%1];" : "=r"(now) : "l"(bar) : "memory");
+        } while (((old ^ now) & 0x80000000u) == 0);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
+}
+#else
 ## A barrier of the whole grid (the fused step kernel over all compute units:
 ## a work-group per compute unit, every one resident on a GPU).  bar[0]
 ## counts arrivals, bar[1] is the generation.  Not for CPU devices.
@@ -52,9 +71,22 @@ SG_FN void sg_grid_sync(__global volatile uint *bar) {
     }
     barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
 }
+#endif
 #define SG_GRID_KERNEL __kernel void
 SG_FN int sg_atomic_add_int(SG_GLOBAL int32_t *p, int32_t v) { return atomic_add(p, v); }
 SG_FN int sg_atomic_cas_int(SG_GLOBAL int32_t *p, int32_t cmp, int32_t v) { return atomic_cmpxchg(p, cmp, v); }
+#ifdef SG_NV_PTX
+SG_FN double sg_atomic_add_double(SG_GLOBAL double *p, double v) {
+    double old;
+    asm volatile("atom.global.add.f64 %0, [%1], %2;" : "=d"(old) : "l"(p), "d"(v) : "memory");
+    return old;
+}
+SG_FN float sg_atomic_add_float(SG_GLOBAL float *p, float v) {
+    float old;
+    asm volatile("atom.global.add.f32 %0, [%1], %2;" : "=f"(old) : "l"(p), "f"(v) : "memory");
+    return old;
+}
+#else
 SG_FN double sg_atomic_add_double(SG_GLOBAL double *p, double v) {
     SG_GLOBAL long *lp = (SG_GLOBAL long *)p;
     long old = *lp, assumed;
@@ -71,6 +103,7 @@ SG_FN float sg_atomic_add_float(SG_GLOBAL float *p, float v) {
     } while (old != assumed);
     return as_float(old);
 }
+#endif
 %else:
 #ifdef __CUDACC_RTC__
 ## NVRTC has no system headers; math functions are built in

@@ -16,12 +16,13 @@ rc=0
 for w in $what; do
   case "$w" in
     info)  python3 -m spikegpu info || rc=1 ;;
-    probe) # the grid-wide barrier on NVIDIA's OpenCL (opt-in: SPIKEGPU_OPENCL_GRID=1;
-           # no cooperative launch there; wrong results on driver 580)
-           if timeout 120 env SPIKEGPU_OPENCL_GRID=1 SPIKEGPU_TEST_BACKENDS=opencl python3 -m pytest -q -x \
+    probe) # the grid form on NVIDIA's OpenCL (its barrier and atomics in inline PTX,
+           # the default there; SPIKEGPU_OPENCL_PTX=0 goes back to OpenCL 1.2 atomics
+           # and separate launches)
+           if timeout 120 env SPIKEGPU_TEST_BACKENDS=opencl python3 -m pytest -q -x \
                   -p no:cacheprovider tests/test_stepkernel.py -k "grid_fused" > "$OUT/probe.log" 2>&1; then
              echo "probe: the OpenCL grid form gives right results here"
-           else echo "probe: the OpenCL grid form fails or hangs here (it stays off)"; tail -3 "$OUT/probe.log"; fi ;;
+           else echo "probe: the OpenCL grid form fails or hangs here"; tail -3 "$OUT/probe.log"; fi ;;
     tests) SPIKEGPU_TEST_BACKENDS=cuda,opencl timeout 540 python3 -m pytest -q -p no:warnings \
                -p no:cacheprovider -m "not slow" -n ${WORKERS:-6} --timeout=240 tests 2>&1 | tee "$OUT/tests.log" | tail -40
            [ "${PIPESTATUS[0]}" = 0 ] || rc=1 ;;
