@@ -173,6 +173,11 @@ def point(args):
             sk = dev.last_step_kernel
             if sk is not None:
                 out["plan"] = sk.describe()
+                for g in out["plan"]:       # what each group's time is made of
+                    busy = g.pop("busy_s", None)
+                    if busy:
+                        g["busy_us_per_step"] = {k: round(1e6 * v / steps, 2)
+                                                 for k, v in busy.items()}
                 for g in out["plan"]:
                     print("PLAN", json.dumps(g), flush=True)
     print("RESULT " + json.dumps(out), flush=True)

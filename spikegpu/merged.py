@@ -48,6 +48,7 @@ class Member:
         self.standard = standard            # takes seed, step, stream, capacity
         self.owner_name = owner_name
         self.groups = 1                     # work-groups of a merged launch
+        self.dynamic = None                 # grid form: counted per step (stepkernel)
 
     @property
     def stream(self):

@@ -78,7 +78,7 @@ class StepKernel:
         else:
             self.local_size = min(be.group_size, be.kernel_max_group(self.kernel))
         if self.profile_names is not None:
-            self.cycles = np.zeros(len(self.groups), dtype=np.int64)
+            self.cycles = np.zeros(len(self.groups) + 2 * len(self.members), dtype=np.int64)
             self.cycles_buf = be.alloc(self.cycles.nbytes)
             be.upload(self.cycles_buf, self.cycles)
 
@@ -88,11 +88,39 @@ class StepKernel:
         be = self.device.backend
         be.download(self.cycles_buf, self.cycles)
         be.free(self.cycles_buf)
+        if self.grid:
+            self.busy = self._busy(seconds)
         counted = [(n, int(c)) for n, c in zip(self.profile_names, self.cycles) if n != "clock"]
         total = max(1, sum(c for _, c in counted))
         out = {}
         for name, c in counted:
             out[name] = out.get(name, 0.0) + seconds * c / total
+        return out
+
+    def _busy(self, seconds):
+        """Per group, per kind of body: its work-groups' time, summed over
+        the blocks and divided by their number (seconds of the loop): what
+        the group's wall time is made of."""
+        total = max(1, int(self.cycles[:len(self.groups)].sum()))
+        out, base, nm = [], len(self.groups), len(self.members)
+        self.longest = []
+        for g in self.groups:
+            kinds = {}
+            for k, m in enumerate(g):
+                kind = _kind(m)
+                kinds[kind] = kinds.get(kind, 0) + int(self.cycles[base + k])
+            out.append({n: seconds * c / self.blocks / total for n, c in kinds.items()})
+            # its longest work-groups (microseconds), with their members' mappings
+            top = sorted(range(len(g)), key=lambda k: -self.cycles[base + nm + k])[:3]
+            self.longest.append([
+                (f"{g[k].owner_name} {_kind(g[k])} x{g[k].groups} "
+                 + ",".join(f"{n[4:]}={v}" for n, v in sorted(
+                     (g[k].codeobj.extra if g[k].codeobj is not None else {}).items())
+                     if n in ("_sg_rows", "_sg_brows", "_sg_maxrow", "_sg_bmaxrow",
+                              "_sg_bwidth", "_sg_width")),
+                 round(1e6 * seconds * int(self.cycles[base + nm + k]) / total, 2))
+                for k in top])
+            base += len(g)
         return out
 
     def describe(self):
@@ -112,8 +140,11 @@ class StepKernel:
                     p["bmaxrow"] = max(p["bmaxrow"], kw.get("_sg_bmaxrow", 0))
                     p["cap"] = max(p["cap"], kw.get("_sg_cap", 0))
                     p["nsyn"] += kw.get("_sg_nsyn", 0)
+            busy = getattr(self, "busy", None)
             out.append(dict(label=_group_label(k, g), members=len(g),
                             groups=sum(m.groups for m in g),
+                            busy_s=busy[k] if busy else None,
+                            longest_us=self.longest[k] if busy else None,
                             pathways={"/".join(map(str, key)): v for key, v in paths.items()}))
         return out
 
@@ -179,6 +210,11 @@ def grid_member_map(groups, start):
     return np.concatenate([np.asarray(offsets, dtype=np.int64)] + maps)
 
 
+def _kind(member):
+    return "clock" if member.codeobj is None else \
+        f"{member.codeobj.template_name}_{member.body.rsplit('_', 2)[-2]}"
+
+
 def _group_label(k, members):
     """A profiled group's name: its object's, or for a merged group its
     kinds of body, e.g. '[3] synapses_run x64, poissoninput x8'."""
@@ -186,9 +222,7 @@ def _group_label(k, members):
         return members[0].owner_name
     kinds = {}
     for m in members:
-        kind = "clock" if m.codeobj is None else \
-            f"{m.codeobj.template_name}_{m.body.rsplit('_', 2)[-2]}"
-        kinds[kind] = kinds.get(kind, 0) + 1
+        kinds[_kind(m)] = kinds.get(_kind(m), 0) + 1
     return f"[{k}] " + ", ".join(f"{n} x{c}" for n, c in sorted(kinds.items()))
 
 
@@ -228,8 +262,12 @@ def plan(device, entries, clock_arrays, profile=False):
     if pointers and not be.supports_pointer_table:
         return None         # too many arguments for one kernel on this device
     if grid:
-        for g in groups:
-            assign_groups(device, g, grid_local_size(device))
+        L = grid_local_size(device)
+        for k, g in enumerate(groups):
+            assign_groups(device, g, L)
+            if device.grid_dynamic_runs != "0":
+                groups[k] = _mark_dynamic(g, L, device.grid_run_passes,
+                                          device.grid_dynamic_runs)
     name, text = _kernel_text(groups, profile, grid, pointers)
     return StepKernel(device, groups, clock_arrays, name, text, profile, grid, pointers)
 
@@ -271,6 +309,86 @@ def _small(device, sections):
     return True
 
 
+#: bundle policies -> work-groups of L threads for n bundles, as
+#: ceil(n * num / den) (the templates' mappings: synapses.mako, `rows`)
+def _bundle_cost(member, L):
+    kw = member.codeobj.extra
+    if member.policy == "bundle_flat":      # a thread per (bundle, item < longest)
+        return max(1, kw["_sg_bmaxrow"]), L
+    if member.policy == "bundle_blocks":    # L // width bundles at once
+        return 1, max(1, L // max(1, min(L, kw["_sg_bwidth"])))
+    return 1, L                             # a thread per bundle
+
+
+#: 'auto': dynamic deliveries where a launch group has at most this many
+#: (measured on the H200's microcircuit, 0.3 s runs: 8 Synapses, each a
+#: work-group per bundle, 0.44-0.45 -> 0.39-0.40 RTF; 64 Synapses, 16 of
+#: them a work-group per bundle, 0.69 -> 0.78, all 64 dynamic 0.68-0.70 ->
+#: 0.72-0.90: many small pathways pay more for their work-groups' chains
+#: than their balance gains)
+DYNAMIC_AUTO_MAX = 8
+
+
+def _mark_dynamic(g, L, passes, which="auto"):
+    """The grid form sizes a queue's delivery by the bundles of its slot of
+    now (known when the step starts: its pushes came in earlier steps),
+    not by its share of the synapses: a pathway of few synapses from a
+    population firing fast otherwise gets a work-group or two that loop
+    over its slot while the rest of the device waits at the barrier (the
+    microcircuit: one work-group of an L5E pathway took up to ~50 us of
+    a ~45 us-average group).  Marks those members ``dynamic`` (their
+    work-groups counted in the kernel, ``passes`` passes of the mapping
+    each) and puts them last (at most L of them).  ``which``: '1' all
+    deliveries, 'auto' see DYNAMIC_AUTO_MAX."""
+    policies = ("bundle_blocks",) if which == "auto" else \
+        ("bundle_flat", "bundle_blocks", "bundle_threads")
+    cand = [m for m in g if m.codeobj is not None and m.policy in policies
+            and not m.codeobj.serial and "_sg_qcount" in m.codeobj.variables]
+    if which == "auto" and len(cand) > DYNAMIC_AUTO_MAX:
+        cand = []
+    dyn = []
+    for m in g:
+        co = m.codeobj
+        m.dynamic = None
+        if any(m is c for c in cand) and len(dyn) < L:
+            num, den = _bundle_cost(m, L)
+            params = [var for _, var in co.params]
+            qc = params.index(co.variables["_sg_qcount"])
+            qh = params.index(co.variables["_sg_qhead"])
+            m.dynamic = (qc, qh, num, den * passes)
+            m.groups = 0
+            dyn.append(m)
+    return [m for m in g if m.dynamic is None] + dyn
+
+
+def _dynamic_prologue(g, arg, indent="        "):
+    """Code that counts the work-groups of the group's dynamic members
+    (thread j: member j's ceil(bundles * num / den)) into _sg_dn and their
+    exclusive prefix sum into _sg_dp (a scan over the work-group)."""
+    dyn = [m for m in g if m.dynamic]
+    nd = len(dyn)
+    cases = []
+    for j, m in enumerate(dyn):
+        qc, qh, num, den = m.dynamic
+        count = f"(int64_t){arg(m.arrays[qc])}[{arg(m.arrays[qh])}[0]]"
+        cases.append(f"{indent}    case {j}: _c = ({count} * {num} + {den - 1}) / {den}; break;")
+    return (f"{indent}if (SG_LID < {nd}) {{\n"
+            f"{indent}    int64_t _c = 0;\n"
+            f"{indent}    switch (SG_LID) {{\n" + "\n".join(cases) + "\n"
+            f"{indent}    default: break;\n"
+            f"{indent}    }}\n"
+            f"{indent}    _sg_dn[SG_LID] = (int32_t)_c; _sg_dp[SG_LID + 1] = (int32_t)_c;\n"
+            f"{indent}}}\n"
+            f"{indent}if (SG_LID == 0) _sg_dp[0] = 0;\n"
+            f"{indent}SG_BARRIER_LOCAL();\n"
+            f"{indent}for (int32_t _o = 1; _o < {nd}; _o <<= 1) {{\n"
+            f"{indent}    const int32_t _x = SG_LID < {nd} && SG_LID >= _o ? _sg_dp[SG_LID + 1 - _o] : 0;\n"
+            f"{indent}    SG_BARRIER_LOCAL();\n"
+            f"{indent}    if (SG_LID < {nd}) _sg_dp[SG_LID + 1] += _x;\n"
+            f"{indent}    SG_BARRIER_LOCAL();\n"
+            f"{indent}}}\n"), nd
+
+
 def _kernel_text(groups, profile=False, grid=False, pointers=False):
     """The step kernel (its name, its source): parameters _a<k> for the
     members' arrays (``pointers``: one buffer of their addresses), the
@@ -294,26 +412,63 @@ def _kernel_text(groups, profile=False, grid=False, pointers=False):
         first = "SG_LID == 0 && SG_RAW_GROUP == 0" if grid else "SG_LID == 0"
         return (f"\n        if ({first}) {{ const int64_t _sg_c = SG_CYCLES(); "
                 f"_sg_prof[{k}] += _sg_c - _sg_c0; _sg_c0 = _sg_c; }}" if profile else "")
+    # grid form: each member's work-groups' cycles too (its busy time, summed
+    # over the blocks), after the groups' counts
+    busy_start = "            const int64_t _sg_w0 = SG_CYCLES();\n" if profile else ""
+
+    def busy_end(base):     # and its longest work-group
+        nm = len(members)
+        return (f"            if (SG_LID == 0) {{ const int64_t _sg_w = SG_CYCLES() - _sg_w0; "
+                f"SG_PROF_ADD(&_sg_prof[{len(groups) + base} + _m], _sg_w); "
+                f"SG_PROF_MAX(&_sg_prof[{len(groups) + nm + base} + _m], _sg_w); }}\n"
+                if profile else "")
     if pointers:
         arg = lambda a: f"((SG_GLOBAL {types[id(a)]}*)_sg_ptr[{index[id(a)]}])"  # noqa: E731
     else:
         arg = lambda a: f"_a{index[id(a)]}"      # noqa: E731
     blocks = []
     base = 0
+    ndyn = 0
     for k, g in enumerate(groups):
         if grid:        # the group's work-groups spread over the blocks
             last = f"(int64_t)({base + len(g) - 1}) * _W"
+            prologue, nd = _dynamic_prologue(g, arg) if any(
+                m.dynamic for m in g) else ("", 0)
+            ndyn = max(ndyn, nd)
+            if nd:      # work-groups _tot.. are the dynamic members' (the last nd)
+                find = (f"            int32_t _m, _grp, _ng;\n"
+                        f"            if (_v < _tot) {{\n"
+                        f"                _m = (int32_t)_vm[_v];\n"
+                        f"                _grp = _v - (int32_t)_tab[(int64_t)_m * _W];\n"
+                        f"                _ng = (int32_t)_tab[(int64_t)_m * _W + 1];\n"
+                        f"            }} else {{\n"
+                        f"                const int32_t _d = _v - _tot;\n"
+                        f"                int32_t _j = 0;\n"
+                        f"                for (int32_t _hi = {nd - 1}; _j < _hi; ) {{\n"
+                        f"                    const int32_t _mid = (_j + _hi + 1) / 2;\n"
+                        f"                    if (_sg_dp[_mid] <= _d) _j = _mid; else _hi = _mid - 1;\n"
+                        f"                }}\n"
+                        f"                _m = {len(g) - nd} + _j; _grp = _d - _sg_dp[_j]; _ng = _sg_dn[_j];\n"
+                        f"            }}\n"
+                        f"            SG_GLOBAL const int64_t *_row = _tab + (int64_t)_m * _W;\n")
+                end = f"_tot + _sg_dp[{nd}]"
+            else:
+                find = (f"            const int32_t _m = (int32_t)_vm[_v];\n"
+                        f"            SG_GLOBAL const int64_t *_row = _tab + (int64_t)_m * _W;\n"
+                        f"            const int32_t _grp = _v - (int32_t)_row[0], _ng = (int32_t)_row[1];\n")
+                end = "_tot"
             blocks.append(
                 f"        {{\n"
+                f"{prologue}"
                 f"        SG_GLOBAL const int64_t *_tab = _sg_tab + (int64_t){base} * _W;\n"
                 f"        const int32_t _tot = (int32_t)(_sg_tab[{last}] + _sg_tab[{last} + 1]);\n"
                 f"        SG_GLOBAL const int64_t *_vm = _sg_tab + _sg_tab[{len(members)} * _W + {k}];\n"
-                f"        for (int32_t _v = SG_RAW_GROUP; _v < _tot; _v += SG_RAW_NGROUPS) {{\n"
-                f"            const int32_t _m = (int32_t)_vm[_v];\n"
-                f"            SG_GLOBAL const int64_t *_row = _tab + (int64_t)_m * _W;\n"
-                f"            const int32_t _grp = _v - (int32_t)_row[0], _ng = (int32_t)_row[1];\n"
+                f"        for (int32_t _v = SG_RAW_GROUP; _v < {end}; _v += SG_RAW_NGROUPS) {{\n"
+                f"{find}"
+                f"{busy_start}"
                 f"{dispatch(g, arg, indent='            ')}\n"
                 f"            SG_BARRIER_LOCAL();\n"
+                f"{busy_end(base)}"
                 f"        }}\n"
                 f"        }}\n"
                 f"        sg_grid_sync(_sg_bar);{count(k)}")
@@ -328,6 +483,10 @@ def _kernel_text(groups, profile=False, grid=False, pointers=False):
                 f"        SG_BARRIER();{count(k)}")
         base += len(g)
     decls = local_decls(members)
+    if ndyn:
+        decls += (f"\n    SG_LOCAL_DECL(int32_t, _sg_dn, {ndyn}) SG_SHARED(int32_t, _sg_dn, {ndyn});"
+                  f"\n    SG_LOCAL_DECL(int32_t, _sg_dp, {ndyn + 1}) "
+                  f"SG_SHARED(int32_t, _sg_dp, {ndyn + 1});")
     if profile:
         decls += "\n    int64_t _sg_c0 = SG_CYCLES();"
     kernel = (f"{'SG_GRID_KERNEL' if grid else 'SG_STEP_KERNEL'} KSTEP({', '.join(params)})\n"

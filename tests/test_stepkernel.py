@@ -34,6 +34,13 @@ def noisy_delayed():
     return own(i=M.i[:], t=M.t[:] / ms, v=G.V[:])
 
 
+def with_dynamic_runs(fn, which):
+    def run_it():
+        brian2.get_device().grid_dynamic_runs = which
+        return fn()
+    return run_it
+
+
 def with_mode(fn, fuse, report=True):
     def run_it():
         dev = brian2.get_device()
@@ -78,14 +85,19 @@ def test_fused_same_as_separate_kernels(backend, name):
     assert_same(separate, fused, rtol=0, atol=atol)
 
 
+@pytest.mark.parametrize("dynamic", ["auto", "1"])
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_grid_fused_same_as_separate_kernels(backend, name):
-    """The fused kernel over the whole device (CUDA: a grid-wide barrier
-    between groups) gives what separate kernels give."""
+def test_grid_fused_same_as_separate_kernels(backend, name, dynamic):
+    """The fused kernel over the whole device (CUDA, NVIDIA's OpenCL: a
+    grid-wide barrier between groups) gives what separate kernels give;
+    with every queue's delivery sized by its bundles of the step
+    (``dynamic`` '1') as well."""
     from spikegpu import backends
     if not backends.get_backend(backend).supports_grid_sync:
-        pytest.skip(f"{backend}: no grid-wide barrier (CUDA; OpenCL GPUs with SPIKEGPU_OPENCL_GRID=1)")
+        pytest.skip(f"{backend}: no grid-wide barrier (CUDA, NVIDIA's OpenCL; other OpenCL "
+                    "GPUs with SPIKEGPU_OPENCL_GRID=1)")
     fn, atol = MODELS[name]
+    fn = with_dynamic_runs(fn, dynamic)
     if name == "propagation":
         # two spikes reach one neuron in one step: over the grid their atomic
         # adds onto an inexact v come from different blocks, in either order

@@ -33,6 +33,8 @@ typedef long int64_t;  typedef ulong uint64_t;
 #define SG_AS_INT(x) as_int(x)
 #define SG_AS_FLOAT(x) as_float(x)
 #define SG_CYCLES() ((int64_t)0)
+#define SG_PROF_ADD(p, v) atom_add((__global long *)(p), (long)(v))
+#define SG_PROF_MAX(p, v) atom_max((__global long *)(p), (long)(v))
 #ifdef SG_NV_PTX
 ## NVIDIA's OpenCL compiles inline PTX (the backend defines SG_NV_PTX there,
 ## sm_70 and later): the grid barrier of the CUDA dialect below (release
@@ -141,6 +143,8 @@ typedef long long int64_t;    typedef unsigned long long uint64_t;
 #define SG_AS_FLOAT(x) __int_as_float(x)
 ## the SM's cycle counter (profiling the fused step; OpenCL has none)
 #define SG_CYCLES() ((int64_t)clock64())
+#define SG_PROF_ADD(p, v) atomicAdd((unsigned long long *)(p), (unsigned long long)(v))
+#define SG_PROF_MAX(p, v) atomicMax((unsigned long long *)(p), (unsigned long long)(v))
 #ifndef INFINITY
 #define INFINITY (__int_as_float(0x7f800000))
 #endif
