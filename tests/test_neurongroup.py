@@ -183,10 +183,14 @@ def test_large_group_threshold(backend):
 
 
 def linked_variables():
-    G1 = NeuronGroup(5, "dv/dt = (i*0.1 - v)/(5*ms) : 1", method="exact")
+    # Names fix the order of the two state updates (Brian2 breaks ties of
+    # one slot by name; automatic names such as neurongroup_9 and
+    # neurongroup_10 would order them differently from one run to the
+    # next: a failure seen once on the H200 with 12 workers)
+    G1 = NeuronGroup(5, "dv/dt = (i*0.1 - v)/(5*ms) : 1", method="exact", name="lv_G1")
     G2 = NeuronGroup(5, """v : 1 (linked)
                           dw/dt = (v - w)/(2*ms) : 1""",
-                     threshold="w > 0.2", reset="w = 0", method="euler")
+                     threshold="w > 0.2", reset="w = 0", method="euler", name="lv_G2")
     G2.v = linked_var(G1, "v")
     G3 = NeuronGroup(2, "x : 1 (linked)")
     G3.x = linked_var(G1.v, index=[4, 1])
