@@ -178,13 +178,14 @@ def dispatch(members, arg_name, indent="    "):
     return "\n".join(out)
 
 
-def find_member(n, g, indent="    "):
-    """Code setting ``_m`` to the member whose work-groups hold ``g``
-    (rows of ``_tab``, first work-group in word 0; ``n`` members)."""
-    return (f"{indent}int32_t _m = 0;\n"
-            f"{indent}for (int32_t _hi = {n - 1}; _m < _hi; ) {{\n"
-            f"{indent}    const int32_t _mid = (_m + _hi + 1) / 2;\n"
-            f"{indent}    if (_tab[(int64_t)_mid * _W] <= {g}) _m = _mid; else _hi = _mid - 1;\n"
+def find_member(n, g, indent="    ", var="_m", first="_tab[(int64_t)_mid * _W]"):
+    """Code setting ``var`` to the member whose work-groups hold ``g``: the
+    last of ``n`` whose first work-group (``first``, an expression of
+    ``_mid``; default: word 0 of its row of ``_tab``) is at most ``g``."""
+    return (f"{indent}int32_t {var} = 0;\n"
+            f"{indent}for (int32_t _hi = {n - 1}; {var} < _hi; ) {{\n"
+            f"{indent}    const int32_t _mid = ({var} + _hi + 1) / 2;\n"
+            f"{indent}    if ({first} <= {g}) {var} = _mid; else _hi = _mid - 1;\n"
             f"{indent}}}")
 
 

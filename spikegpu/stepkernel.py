@@ -31,7 +31,7 @@ import hashlib
 
 import numpy as np
 
-from .merged import (assign_groups, dispatch, fill_table, local_decls,
+from .merged import (assign_groups, dispatch, fill_table, find_member, local_decls,
                      member_of, table_row_words, unique_arrays)
 from .stepplan import Barrier
 
@@ -58,6 +58,7 @@ class StepKernel:
             if profile else None
         self.kernel = None
         self.local_size = None
+        self.busy = self.longest = None   # grid form, after a profiled run
         self.table_buf = None
 
     def build(self):
@@ -89,7 +90,7 @@ class StepKernel:
         be.download(self.cycles_buf, self.cycles)
         be.free(self.cycles_buf)
         if self.grid:
-            self.busy = self._busy(seconds)
+            self.busy, self.longest = self._busy(seconds)
         counted = [(n, int(c)) for n, c in zip(self.profile_names, self.cycles) if n != "clock"]
         total = max(1, sum(c for _, c in counted))
         out = {}
@@ -98,21 +99,20 @@ class StepKernel:
         return out
 
     def _busy(self, seconds):
-        """Per group, per kind of body: its work-groups' time, summed over
+        """Per group, per kind of body, its work-groups' time, summed over
         the blocks and divided by their number (seconds of the loop): what
-        the group's wall time is made of."""
+        the group's wall time is made of; and per group its three longest
+        work-groups (microseconds, with their members' mappings)."""
         total = max(1, int(self.cycles[:len(self.groups)].sum()))
-        out, base, nm = [], len(self.groups), len(self.members)
-        self.longest = []
+        out, longest, base, nm = [], [], len(self.groups), len(self.members)
         for g in self.groups:
             kinds = {}
             for k, m in enumerate(g):
                 kind = _kind(m)
                 kinds[kind] = kinds.get(kind, 0) + int(self.cycles[base + k])
             out.append({n: seconds * c / self.blocks / total for n, c in kinds.items()})
-            # its longest work-groups (microseconds), with their members' mappings
             top = sorted(range(len(g)), key=lambda k: -self.cycles[base + nm + k])[:3]
-            self.longest.append([
+            longest.append([
                 (f"{g[k].owner_name} {_kind(g[k])} x{g[k].groups} "
                  + ",".join(f"{n[4:]}={v}" for n, v in sorted(
                      (g[k].codeobj.extra if g[k].codeobj is not None else {}).items())
@@ -121,7 +121,7 @@ class StepKernel:
                  round(1e6 * seconds * int(self.cycles[base + nm + k]) / total, 2))
                 for k in top])
             base += len(g)
-        return out
+        return out, longest
 
     def describe(self):
         """Per group: its label, members and work-groups, and its pathways'
@@ -140,11 +140,10 @@ class StepKernel:
                     p["bmaxrow"] = max(p["bmaxrow"], kw.get("_sg_bmaxrow", 0))
                     p["cap"] = max(p["cap"], kw.get("_sg_cap", 0))
                     p["nsyn"] += kw.get("_sg_nsyn", 0)
-            busy = getattr(self, "busy", None)
             out.append(dict(label=_group_label(k, g), members=len(g),
                             groups=sum(m.groups for m in g),
-                            busy_s=busy[k] if busy else None,
-                            longest_us=self.longest[k] if busy else None,
+                            busy_s=self.busy[k] if self.busy else None,
+                            longest_us=self.longest[k] if self.busy else None,
                             pathways={"/".join(map(str, key)): v for key, v in paths.items()}))
         return out
 
@@ -346,19 +345,14 @@ def _mark_dynamic(g, L, passes, which="auto"):
             and not m.codeobj.serial and "_sg_qcount" in m.codeobj.variables]
     if which == "auto" and len(cand) > DYNAMIC_AUTO_MAX:
         cand = []
-    dyn = []
-    for m in g:
+    for m in cand[:L]:
         co = m.codeobj
-        m.dynamic = None
-        if any(m is c for c in cand) and len(dyn) < L:
-            num, den = _bundle_cost(m, L)
-            params = [var for _, var in co.params]
-            qc = params.index(co.variables["_sg_qcount"])
-            qh = params.index(co.variables["_sg_qhead"])
-            m.dynamic = (qc, qh, num, den * passes)
-            m.groups = 0
-            dyn.append(m)
-    return [m for m in g if m.dynamic is None] + dyn
+        num, den = _bundle_cost(m, L)
+        params = [var for _, var in co.params]
+        m.dynamic = (params.index(co.variables["_sg_qcount"]),
+                     params.index(co.variables["_sg_qhead"]), num, den * passes)
+        m.groups = 0
+    return [m for m in g if m.dynamic is None] + [m for m in g if m.dynamic is not None]
 
 
 def _dynamic_prologue(g, arg, indent="        "):
@@ -443,11 +437,7 @@ def _kernel_text(groups, profile=False, grid=False, pointers=False):
                         f"                _ng = (int32_t)_tab[(int64_t)_m * _W + 1];\n"
                         f"            }} else {{\n"
                         f"                const int32_t _d = _v - _tot;\n"
-                        f"                int32_t _j = 0;\n"
-                        f"                for (int32_t _hi = {nd - 1}; _j < _hi; ) {{\n"
-                        f"                    const int32_t _mid = (_j + _hi + 1) / 2;\n"
-                        f"                    if (_sg_dp[_mid] <= _d) _j = _mid; else _hi = _mid - 1;\n"
-                        f"                }}\n"
+                        f"{find_member(nd, '_d', ' ' * 16, '_j', '_sg_dp[_mid]')}\n"
                         f"                _m = {len(g) - nd} + _j; _grp = _d - _sg_dp[_j]; _ng = _sg_dn[_j];\n"
                         f"            }}\n"
                         f"            SG_GLOBAL const int64_t *_row = _tab + (int64_t)_m * _W;\n")
