@@ -37,22 +37,11 @@ typedef long int64_t;  typedef ulong uint64_t;
 #define SG_PROF_MAX(p, v) atom_max((__global long *)(p), (long)(v))
 #ifdef SG_NV_PTX
 ## NVIDIA's OpenCL compiles inline PTX (the backend defines SG_NV_PTX there,
-## sm_70 and later): the grid barrier of the CUDA dialect below (release
-## add, acquire wait: OpenCL 1.2's fences did not make other work-groups'
-## writes visible to plain loads there) and native float atomics instead
-## of compare-and-swap loops.
-SG_FN void sg_grid_sync(__global volatile uint *bar) {
-    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-    if (get_local_id(0) == 0) {
-        const uint add = get_group_id(0) == 0 ? 0x80000000u - (get_num_groups(0) - 1) : 1u;
-        uint old, now;
-        asm volatile("atom.add.release.gpu.u32 %0, [%1], %2;" : "=r"(old) : "l"(bar), "r"(add) : "memory");
-        do {
-            asm volatile("ld.acquire.gpu.u32 %0, [%1];" : "=r"(now) : "l"(bar) : "memory");
-        } while (((old ^ now) & 0x80000000u) == 0);
-    }
-    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-}
+## sm_70 and later): the CUDA dialect's grid barrier (sg_grid_sync below the
+## dialects; OpenCL 1.2's fences did not make other work-groups' writes
+## visible to plain loads there) and native float atomics instead of
+## compare-and-swap loops.
+#define SG_GRID_BAR_T __global volatile uint
 #else
 ## A barrier of the whole grid (the fused step kernel over all compute units:
 ## a work-group per compute unit, every one resident on a GPU).  bar[0]
@@ -151,39 +140,47 @@ typedef long long int64_t;    typedef unsigned long long uint64_t;
 #ifndef NAN
 #define NAN (__int_as_float(0x7fffffff))
 #endif
-## A barrier of the whole grid (the fused step kernel over all multiprocessors,
-## launched cooperatively: every block is resident).  One atomic add per
-## block on bar[0]: block 0 adds 2^31 - (blocks - 1), the others 1, so the
-## word's low bits return to 0 and its top bit flips when the last block
-## arrives; each block waits for the flip after its own add.  The add
-## releases and the wait acquires at device scope (sm_70 and later; fences
-## before): per barrier on the H200, 1.0-1.2 us against 2.2 for a counter
-## that the last block resets (README, "The cortical microcircuit").
-SG_FN void sg_grid_sync(unsigned int *bar) {
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        const unsigned int add = blockIdx.x == 0 ? 0x80000000u - (gridDim.x - 1) : 1u;
-        unsigned int old, now;
-#if __CUDA_ARCH__ >= 700
-        asm volatile("atom.add.release.gpu.u32 %0, [%1], %2;" : "=r"(old) : "l"(bar), "r"(add) : "memory");
-        do {
-            asm volatile("ld.acquire.gpu.u32 %0, [%1];" : "=r"(now) : "l"(bar) : "memory");
-        } while (((old ^ now) & 0x80000000u) == 0);
-#else
-        __threadfence();
-        old = atomicAdd(bar, add);
-        do { now = *(volatile unsigned int *)bar; } while (((old ^ now) & 0x80000000u) == 0);
-        __threadfence();
-#endif
-    }
-    __syncthreads();
-}
+#define SG_GRID_BAR_T unsigned int
 #define SG_GRID_KERNEL extern "C" __global__ void __launch_bounds__(256)
 SG_FN int sg_atomic_add_int(int32_t *p, int32_t v) { return atomicAdd(p, v); }
 SG_FN int sg_atomic_cas_int(int32_t *p, int32_t cmp, int32_t v) { return atomicCAS(p, cmp, v); }
 SG_FN double sg_atomic_add_double(double *p, double v) { return atomicAdd(p, v); }
 SG_FN float sg_atomic_add_float(float *p, float v) { return atomicAdd(p, v); }
 %endif
+## A barrier of the whole grid (the fused step kernel over all multiprocessors,
+## launched cooperatively: every block is resident), for CUDA and NVIDIA's
+## OpenCL (inline PTX).  One atomic add per block on bar[0]: block 0 adds
+## 2^31 - (blocks - 1), the others 1, so the word's low bits return to 0
+## and its top bit flips when the last block arrives; each block waits for
+## the flip after its own add.  The add releases and the wait acquires at
+## device scope (sm_70 and later; before: fences); per barrier on the
+## H200, 1.0-1.2 us against 2.2 for a counter that the last block resets
+## (README, "The cortical microcircuit").
+#if ${'1' if dialect == 'cuda' else 'defined(SG_NV_PTX)'}
+SG_FN void sg_grid_sync(SG_GRID_BAR_T *bar) {
+    SG_BARRIER();
+    if (SG_LID == 0) {
+        const unsigned int add = SG_RAW_GROUP == 0 ? 0x80000000u - (SG_RAW_NGROUPS - 1) : 1u;
+        unsigned int old, now;
+%if dialect == 'cuda':
+#if __CUDA_ARCH__ < 700
+        __threadfence();
+        old = atomicAdd(bar, add);
+        do { now = *(volatile unsigned int *)bar; } while (((old ^ now) & 0x80000000u) == 0);
+        __threadfence();
+#else
+%endif
+        asm volatile("atom.add.release.gpu.u32 %0, [%1], %2;" : "=r"(old) : "l"(bar), "r"(add) : "memory");
+        do {
+            asm volatile("ld.acquire.gpu.u32 %0, [%1];" : "=r"(now) : "l"(bar) : "memory");
+        } while (((old ^ now) & 0x80000000u) == 0);
+%if dialect == 'cuda':
+#endif
+%endif
+    }
+    SG_BARRIER();
+}
+#endif
 ## A body's grid: work-group _sg_grp of _sg_ng (body parameters).  A kernel
 ## of its own passes its launch's grid; a merged launch gives each object
 ## its part of the grid; the fused step kernel, its one work-group.
