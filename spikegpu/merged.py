@@ -49,6 +49,7 @@ class Member:
         self.owner_name = owner_name
         self.groups = 1                     # work-groups of a merged launch
         self.dynamic = None                 # grid form: counted per step (stepkernel)
+        self.unit = None                    # grid form: threads per bundle (stepkernel)
 
     @property
     def stream(self):

@@ -60,6 +60,7 @@ class StepKernel:
         self.local_size = None
         self.busy = self.longest = None   # grid form, after a profiled run
         self.table_buf = None
+        self.launch_info = {}
 
     def build(self):
         be = self.device.backend
@@ -74,6 +75,8 @@ class StepKernel:
             per_cu = max(1, min(self.device.grid_blocks_per_cu,
                                 be.resident_groups(self.coop, self.local_size)))
             self.blocks = per_cu * be.compute_units
+            self.launch_info = dict(blocks=self.blocks, local_size=self.local_size,
+                                    **be.kernel_usage(self.coop))
             self.barrier_buf = be.alloc(8)
             be.upload(self.barrier_buf, np.zeros(2, dtype=np.uint32))
         else:
@@ -266,7 +269,7 @@ def plan(device, entries, clock_arrays, profile=False):
             assign_groups(device, g, L)
             if device.grid_dynamic_runs != "0":
                 groups[k] = _mark_dynamic(g, L, device.grid_run_passes,
-                                          device.grid_dynamic_runs)
+                                          device.grid_dynamic_runs, device.grid_unit_width)
     name, text = _kernel_text(groups, profile, grid, pointers)
     return StepKernel(device, groups, clock_arrays, name, text, profile, grid, pointers)
 
@@ -328,7 +331,7 @@ def _bundle_cost(member, L):
 DYNAMIC_AUTO_MAX = 8
 
 
-def _mark_dynamic(g, L, passes, which="auto"):
+def _mark_dynamic(g, L, passes, which="auto", width="auto"):
     """The grid form sizes a queue's delivery by the bundles of its slot of
     now (known when the step starts: its pushes came in earlier steps),
     not by its share of the synapses: a pathway of few synapses from a
@@ -338,21 +341,44 @@ def _mark_dynamic(g, L, passes, which="auto"):
     a ~45 us-average group).  Marks those members ``dynamic`` (their
     work-groups counted in the kernel, ``passes`` passes of the mapping
     each) and puts them last (at most L of them).  ``which``: '1' all
-    deliveries, 'auto' see DYNAMIC_AUTO_MAX."""
-    policies = ("bundle_blocks",) if which == "auto" else \
+    deliveries, 'auto' see DYNAMIC_AUTO_MAX, 'units' those of long bundles
+    (a work-group per bundle) and the others by *units*: the bundles of
+    all their slots of now in one list, a unit of ``width`` consecutive
+    threads per bundle (the body ``<kernel>_bundle_body``), the units of
+    all blocks striding over the list with no work-group barrier between
+    them, so that many small pathways cost what one pathway with their
+    bundles costs."""
+    policies = ("bundle_blocks",) if which in ("auto", "units") else \
         ("bundle_flat", "bundle_blocks", "bundle_threads")
-    cand = [m for m in g if m.codeobj is not None and m.policy in policies
-            and not m.codeobj.serial and "_sg_qcount" in m.codeobj.variables]
-    if which == "auto" and len(cand) > DYNAMIC_AUTO_MAX:
+    cand = _delivery_candidates(g, policies)
+    if which in ("auto", "units") and len(cand) > DYNAMIC_AUTO_MAX:
         cand = []
-    for m in cand[:L]:
+    units = _delivery_candidates(g, ("bundle_flat", "bundle_threads")) \
+        if which == "units" else []
+    cand, units = cand[:L], units[:max(0, L - len(cand))]
+    for m in cand + units:
         co = m.codeobj
-        num, den = _bundle_cost(m, L)
+        num, den = _bundle_cost(m, L) if m in cand else (1, 1)
         params = [var for _, var in co.params]
         m.dynamic = (params.index(co.variables["_sg_qcount"]),
                      params.index(co.variables["_sg_qhead"]), num, den * passes)
         m.groups = 0
-    return [m for m in g if m.dynamic is None] + [m for m in g if m.dynamic is not None]
+    if units:
+        if width == "auto":     # about the mean bundle, weighted by synapses
+            w = [(m.codeobj.extra["_sg_bwidth"], m.codeobj.extra.get("_sg_nsyn", 1))
+                 for m in units]
+            mean = sum(a * b for a, b in w) / max(1, sum(b for _, b in w))
+            width = 2 ** int(np.round(np.log2(max(1.0, mean))))
+        for m in units:
+            m.unit = int(min(32, max(4, int(width))))
+            m.body = m.body[:-len("_run_body")] + "_bundle_body"
+    return [m for m in g if m.dynamic is None] + cand + units
+
+
+def _delivery_candidates(g, policies):
+    return [m for m in g if m.codeobj is not None and m.policy in policies
+            and not m.codeobj.serial and "_sg_qcount" in m.codeobj.variables
+            and not m.codeobj.extra.get("_sg_dendritic")]
 
 
 def _dynamic_prologue(g, arg, indent="        "):
@@ -383,6 +409,29 @@ def _dynamic_prologue(g, arg, indent="        "):
             f"{indent}}}\n"), nd
 
 
+def _unit_loop(g, nw, nd, arg, busy=""):
+    """The grid form's loop over the bundles of the group's unit members
+    (the last, dynamic members nw..nd-1 of the prologue's scan _sg_dp,
+    `_mark_dynamic`): unit _u of every block's SG_LSIZE / width takes the
+    _u-th bundle of their list.  ``busy``: profile code for the block's
+    whole loop (attributed to the first unit member)."""
+    w = g[-1].unit
+    first = len(g) - (nd - nw)
+    start = "            const int64_t _sg_w0 = SG_CYCLES();\n" if busy else ""
+    return (f"        {{\n"
+            f"{start}"
+            f"        const int32_t _upb = SG_LSIZE / {w};\n"
+            f"        for (int32_t _u = _sg_dp[{nw}] + SG_RAW_GROUP * _upb + SG_LID / {w}; "
+            f"_u < _sg_dp[{nd}]; _u += SG_RAW_NGROUPS * _upb) {{\n"
+            f"{find_member(nd - nw, '_u', ' ' * 12, '_m', f'_sg_dp[{nw} + _mid]')}\n"
+            f"            SG_GLOBAL const int64_t *_row = _tab + (int64_t)({first} + _m) * _W;\n"
+            f"            const int32_t _grp = _u - _sg_dp[{nw} + _m], _ng = {w};\n"
+            f"{dispatch(g[first:], arg, indent='            ')}\n"
+            f"        }}\n"
+            f"{busy}"
+            f"        }}\n")
+
+
 def _kernel_text(groups, profile=False, grid=False, pointers=False):
     """The step kernel (its name, its source): parameters _a<k> for the
     members' arrays (``pointers``: one buffer of their addresses), the
@@ -410,11 +459,11 @@ def _kernel_text(groups, profile=False, grid=False, pointers=False):
     # over the blocks), after the groups' counts
     busy_start = "            const int64_t _sg_w0 = SG_CYCLES();\n" if profile else ""
 
-    def busy_end(base):     # and its longest work-group
+    def busy_end(base, m="_m"):     # and its longest work-group
         nm = len(members)
         return (f"            if (SG_LID == 0) {{ const int64_t _sg_w = SG_CYCLES() - _sg_w0; "
-                f"SG_PROF_ADD(&_sg_prof[{len(groups) + base} + _m], _sg_w); "
-                f"SG_PROF_MAX(&_sg_prof[{len(groups) + nm + base} + _m], _sg_w); }}\n"
+                f"SG_PROF_ADD(&_sg_prof[{len(groups) + base} + {m}], _sg_w); "
+                f"SG_PROF_MAX(&_sg_prof[{len(groups) + nm + base} + {m}], _sg_w); }}\n"
                 if profile else "")
     if pointers:
         arg = lambda a: f"((SG_GLOBAL {types[id(a)]}*)_sg_ptr[{index[id(a)]}])"  # noqa: E731
@@ -429,7 +478,9 @@ def _kernel_text(groups, profile=False, grid=False, pointers=False):
             prologue, nd = _dynamic_prologue(g, arg) if any(
                 m.dynamic for m in g) else ("", 0)
             ndyn = max(ndyn, nd)
-            if nd:      # work-groups _tot.. are the dynamic members' (the last nd)
+            nu = sum(1 for m in g if m.unit)
+            nw = nd - nu        # dynamic by work-groups, then by units
+            if nw:      # work-groups _tot.. are theirs
                 find = (f"            int32_t _m, _grp, _ng;\n"
                         f"            if (_v < _tot) {{\n"
                         f"                _m = (int32_t)_vm[_v];\n"
@@ -437,16 +488,18 @@ def _kernel_text(groups, profile=False, grid=False, pointers=False):
                         f"                _ng = (int32_t)_tab[(int64_t)_m * _W + 1];\n"
                         f"            }} else {{\n"
                         f"                const int32_t _d = _v - _tot;\n"
-                        f"{find_member(nd, '_d', ' ' * 16, '_j', '_sg_dp[_mid]')}\n"
+                        f"{find_member(nw, '_d', ' ' * 16, '_j', '_sg_dp[_mid]')}\n"
                         f"                _m = {len(g) - nd} + _j; _grp = _d - _sg_dp[_j]; _ng = _sg_dn[_j];\n"
                         f"            }}\n"
                         f"            SG_GLOBAL const int64_t *_row = _tab + (int64_t)_m * _W;\n")
-                end = f"_tot + _sg_dp[{nd}]"
+                end = f"_tot + _sg_dp[{nw}]"
             else:
                 find = (f"            const int32_t _m = (int32_t)_vm[_v];\n"
                         f"            SG_GLOBAL const int64_t *_row = _tab + (int64_t)_m * _W;\n"
                         f"            const int32_t _grp = _v - (int32_t)_row[0], _ng = (int32_t)_row[1];\n")
                 end = "_tot"
+            wg = g[:len(g) - nu]
+            units = _unit_loop(g, nw, nd, arg, busy_end(base, f"{len(g) - nu}")) if nu else ""
             blocks.append(
                 f"        {{\n"
                 f"{prologue}"
@@ -456,10 +509,11 @@ def _kernel_text(groups, profile=False, grid=False, pointers=False):
                 f"        for (int32_t _v = SG_RAW_GROUP; _v < {end}; _v += SG_RAW_NGROUPS) {{\n"
                 f"{find}"
                 f"{busy_start}"
-                f"{dispatch(g, arg, indent='            ')}\n"
+                f"{dispatch(wg, arg, indent='            ')}\n"
                 f"            SG_BARRIER_LOCAL();\n"
                 f"{busy_end(base)}"
                 f"        }}\n"
+                f"{units}"
                 f"        }}\n"
                 f"        sg_grid_sync(_sg_bar);{count(k)}")
         else:           # one work-group: each member over its whole grid

@@ -85,13 +85,14 @@ def test_fused_same_as_separate_kernels(backend, name):
     assert_same(separate, fused, rtol=0, atol=atol)
 
 
-@pytest.mark.parametrize("dynamic", ["auto", "1"])
+@pytest.mark.parametrize("dynamic", ["auto", "1", "units"])
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_grid_fused_same_as_separate_kernels(backend, name, dynamic):
     """The fused kernel over the whole device (CUDA, NVIDIA's OpenCL: a
     grid-wide barrier between groups) gives what separate kernels give;
     with every queue's delivery sized by its bundles of the step
-    (``dynamic`` '1') as well."""
+    (``dynamic`` '1') and with all deliveries' bundles in one list
+    (``units``) as well."""
     from spikegpu import backends
     if not backends.get_backend(backend).supports_grid_sync:
         pytest.skip(f"{backend}: no grid-wide barrier (CUDA, NVIDIA's OpenCL; other OpenCL "

@@ -235,6 +235,22 @@ ${signature(c, 'run')}
     </%self:rows>
 }
 
+## One bundle of the slot of now (position _sg_grp) by _sg_ng consecutive
+## threads: the grid form's deliveries in units smaller than a work-group,
+## every pathway's bundles of the step in one list (stepkernel._mark_units)
+${signature(c, 'bundle')}
+{
+    ${prologue(c)}
+    const int32_t _b = ${c.ptr('_sg_queue')}[(int64_t)${c.ptr('_sg_qhead')}[0] * ${c.num('_sg_cap')} + _sg_grp];
+    const int64_t _vectorisation_idx = -1;
+    ${rng(c, '0xFFFFFFFFu')}
+    ${code(c.scalar_code)}
+    const int32_t _end = ${c.ptr('_sg_bstart')}[_b + 1];
+    for (int32_t _k = ${c.ptr('_sg_bstart')}[_b] + SG_LID % _sg_ng; _k < _end; _k += _sg_ng) {
+        ${apply(synapse_at)}
+    }
+}
+
 %if dendritic:
 
 ## the dendritic buffer's slot of now onto the target (atomically: other
