@@ -160,6 +160,9 @@ def point(args):
                    build_s=dev.stats.get("build_s"),
                    launches_per_step=dev.last_run_info.get("launches", 0)
                    / max(1, dev.last_run_info.get("steps", 1)))
+        out["run_info"] = dict(dev.last_run_info)
+        if getattr(dev, "last_step_kernel", None) is not None:
+            out["step_kernel"] = dev.last_step_kernel.launch_info
         if args.profile:
             # a further stretch with run(profile=True): each object's share
             # (the fused kernels count SM cycles per body on CUDA)
@@ -180,7 +183,30 @@ def point(args):
                                                  for k, v in busy.items()}
                 for g in out["plan"]:
                     print("PLAN", json.dumps(g), flush=True)
-    print("RESULT " + json.dumps(out), flush=True)
+        if args.alternate:
+            out["alternate"] = alternate(net, dev, args)
+    print("RESULT " + json.dumps(out, default=lambda o: o.item()), flush=True)
+
+
+def alternate(net, dev, args):
+    """Side by side in this process (the network built once): further runs
+    of ``args.duration`` with a device setting taking each of its values in
+    turn, ``args.rounds`` times: {value: [real-time factors]}."""
+    import brian2
+    from brian2 import second
+    attr, values = args.alternate.split("=")
+    out = {v: [] for v in values.split(",")}
+    grown = {v: [] for v in out}        # monitor growths (host waits) in each run
+    for _ in range(args.rounds):
+        for v in out:
+            setattr(dev, attr, type(getattr(dev, attr))(v))
+            net.run(args.duration * second)
+            out[v].append(brian2.device._last_run_time / args.duration)
+            grown[v].append(dev.last_run_info.get("monitor_growths"))
+    print("ALTERNATE " + json.dumps({attr: {v: [round(x, 3) for x in r]
+                                            for v, r in out.items()},
+                                     "monitor_growths": grown}), flush=True)
+    return out
 
 
 def run_point(impl, scale, synapses, duration, threads, cache=None, timeout=1800):
@@ -272,6 +298,9 @@ def main(argv=None):
     ap.add_argument("--no-cpp", action="store_true")
     ap.add_argument("--profile", type=float, default=0,
                     help="then run this many ms with profile=True and print the shares")
+    ap.add_argument("--alternate", default=None, metavar="ATTR=V1,V2",
+                    help="then runs alternating a GPUDevice setting over values")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of --alternate")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     args.scale_set, args.threads_set = args.scale is not None, args.threads is not None

@@ -219,6 +219,7 @@ class Runner:
                              "graphs" if self.use_graphs else "launches")
         self.profiling = {}
         self.n_launches = 0
+        self.n_grown = 0        # monitor buffers grown during the loop (a host wait each)
 
     def _set_dendritic(self):
         """Pathways with a dendritic buffer (synqueue.py) use it in this run
@@ -317,6 +318,7 @@ class Runner:
             n = min(block, c0._i_end - self.host_ts[c0])
             net.t_ = self.host_t(c0)
             if self.monitors.need_check(cur, n) and self.monitors.ensure_capacity(cur, n):
+                self.n_grown += 1
                 if self.plan is not None:
                     self.plan.refresh()
                 graphs.clear()
@@ -429,6 +431,7 @@ class Runner:
                                             if self.duration > 0 else 1.0)
         dev.last_run_info = dict(steps=max(self.host_ts[c] for c in self.clocks),
                                  launches=self.n_launches, seconds=elapsed,
+                                 monitor_growths=self.n_grown,
                                  launches_per_step=self._launches_per_step())
         if self.plan is not None:
             self.plan.free()

@@ -142,6 +142,10 @@ class Backend:
     #: bytes of kernel arguments a launch may pass (CUDA's classic limit)
     max_param_bytes = 4096
 
+    def kernel_usage(self, kernel):
+        """What a compiled kernel uses (registers, spilled bytes), where known."""
+        return {}
+
     def kernel_max_group(self, kernel):
         """The largest work-group this compiled kernel can be launched with."""
         return self.group_size

@@ -27,6 +27,16 @@ class CooperativeKernel:
             "cuOccupancyMaxActiveBlocksPerMultiprocessor")
         return n.value
 
+    def usage(self):
+        """Registers per thread and local (spilled) bytes per thread."""
+        out = {}
+        for key, attr in (("registers", 4), ("local_bytes", 3)):
+            n = ctypes.c_int()
+            _check(_cuda().cuFuncGetAttribute(ctypes.byref(n), ctypes.c_int(attr), self.func),
+                   "cuFuncGetAttribute")
+            out[key] = n.value
+        return out
+
     @staticmethod
     def _value(arg):
         if isinstance(arg, np.generic):

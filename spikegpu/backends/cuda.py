@@ -187,6 +187,9 @@ class CUDABackend(Backend):
         from .cooperative import CooperativeKernel
         return CooperativeKernel(program.cubin, name)
 
+    def kernel_usage(self, kernel):
+        return kernel.usage()
+
     def resident_groups(self, kernel, block):
         """Blocks of ``block`` threads one multiprocessor holds at once."""
         return kernel.max_blocks_per_sm(block)

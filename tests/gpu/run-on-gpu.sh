@@ -2,7 +2,7 @@
 # Run on the lent GPU machine (CI has no GPU).  From the repo root, after the
 # kit is staged (bash ../shared/gpu/stage.sh) and carried as .gpu:
 #   source .gpu/gpu/setup-gpu.sh || exit 1; bash tests/gpu/run-on-gpu.sh [what...]
-# what: info probe tests demo bench micro micro1 compilers modes spatial spatialnet prop rows ktimes cmdbuf profile suite
+# what: info probe tests demo bench micro micro1 sidebyside compilers modes spatial spatialnet prop rows ktimes cmdbuf profile suite
 # (default: info probe tests demo bench).  Output files go to $OUT if set.
 # suite: Brian2's test suite on gpu_standalone with CUDA and with NVIDIA's OpenCL
 # (summaries in $OUT/suite; README, "Brian2's test suite").
@@ -51,6 +51,13 @@ for w in $what; do
            done
            SPIKEGPU_PROFILE_MERGED=1 python3 benchmarks/microcircuit.py --impl spikegpu/cuda \
                --scale 1 --duration 0.3 --profile 100 | grep -E "PROFILE|PLAN" || rc=1 ;;
+    sidebyside) # the grid form's deliveries by work-groups ('auto') and by units (the
+           # default), alternating in one process (the network built once), 64 and 8 Synapses
+           for s in 64 8; do
+             python3 benchmarks/microcircuit.py --impl spikegpu/${BACKEND:-cuda} --scale 1 \
+               --duration 0.2 --synapses $s --alternate grid_dynamic_runs=auto,units --rounds 3 \
+               | grep -E "RESULT|ALTERNATE" | cut -c1-900 || rc=1
+           done ;;
     compilers) # time before the first step with an empty cache: NVRTC against nvcc
            for c in nvrtc nvcc; do
              SPIKEGPU_CUDA_COMPILER=$c SPIKEGPU_CACHE_DIR=$(mktemp -d) python3 benchmarks/microcircuit.py \
