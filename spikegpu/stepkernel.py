@@ -421,6 +421,7 @@ def _unit_loop(g, nw, nd, arg, busy=""):
     return (f"        {{\n"
             f"{start}"
             f"        const int32_t _upb = SG_LSIZE / {w};\n"
+            f"        if (SG_LID < _upb * {w})\n"     # whole units only
             f"        for (int32_t _u = _sg_dp[{nw}] + SG_RAW_GROUP * _upb + SG_LID / {w}; "
             f"_u < _sg_dp[{nd}]; _u += SG_RAW_NGROUPS * _upb) {{\n"
             f"{find_member(nd - nw, '_u', ' ' * 12, '_m', f'_sg_dp[{nw} + _mid]')}\n"
