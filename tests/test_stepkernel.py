@@ -249,3 +249,36 @@ def test_grid_form_with_one_block(backend, monkeypatch, name):
     for out in (fused, separate):
         out.pop("graphs", None)
     assert_same(separate, fused, rtol=0, atol=atol)
+
+
+def test_units_take_short_bundle_deliveries():
+    """The grid form's 'units' (stepkernel._mark_dynamic): a queue delivery
+    of short bundles becomes a unit member (the bundle body, no work-groups
+    of its own, last in its group) and the kernel has the unit loop; the
+    same plan with 'auto' has none.  (Results: the grid tests above.)"""
+    import spikegpu
+    from spikegpu import stepkernel
+    from spikegpu.merged import member_of
+    brian2.set_device("gpu_standalone", backend="opencl")
+    dev = spikegpu.gpu_standalone_device
+    try:
+        noisy_delayed()
+        groups = [sorted((member_of(dev, s) for s in e.sections), key=lambda m: m.body)
+                  for e in dev.last_plan]
+        auto = [stepkernel._mark_dynamic(list(g), 256, 1, "auto") for g in groups]
+        assert not any(m.unit for g in auto for m in g)
+        groups = [sorted((member_of(dev, s) for s in e.sections), key=lambda m: m.body)
+                  for e in dev.last_plan]
+        marked = [stepkernel._mark_dynamic(g, 256, 1, "units") for g in groups]
+        _, text = stepkernel._kernel_text(marked, grid=True)
+    finally:
+        brian2.device.reinit()
+        brian2.set_device("runtime")
+    units = [m for g in marked for m in g if m.unit]
+    assert units
+    for g in marked:
+        k = [i for i, m in enumerate(g) if m.unit]
+        assert k == list(range(len(g) - len(k), len(g)))
+    assert all(m.body.endswith("_bundle_body") and m.groups == 0 and 4 <= m.unit <= 32
+               for m in units)
+    assert "_bundle_body(" in text and "_upb" in text

@@ -237,7 +237,7 @@ ${signature(c, 'run')}
 
 ## One bundle of the slot of now (position _sg_grp) by _sg_ng consecutive
 ## threads: the grid form's deliveries in units smaller than a work-group,
-## every pathway's bundles of the step in one list (stepkernel._mark_units)
+## every pathway's bundles of the step in one list (stepkernel._mark_dynamic)
 ${signature(c, 'bundle')}
 {
     ${prologue(c)}
