@@ -322,8 +322,8 @@ class GPUDevice(Device):
                  f"functions').\n{one}" for name, one in bad]
         return backends.KernelBuildError("\n".join(lines))
 
-    def program(self, codeobjs, what, extra=()):
-        return self.compiler.program(codeobjs, what, extra)
+    def program(self, codeobjs, what, extra=(), options=()):
+        return self.compiler.program(codeobjs, what, extra, options)
 
     def tick_kernel(self, clock=None):
         """The kernel that advances ``clock`` (a Clock or an event clock)."""

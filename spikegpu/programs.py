@@ -24,7 +24,7 @@ def rng_source():
 class Programs:
     def __init__(self, device):
         self.device = device
-        self.by_source = {}          # source -> program
+        self.by_source = {}          # (source, options) -> program
         self.by_kernel = {}          # (support, kernel text) -> program
         self.tick_program = None     # a program with _sg_tick
 
@@ -56,10 +56,11 @@ class Programs:
                 for suffix, _ in kernels:
                     co.kernel_by_suffix[suffix] = program.kernel(f"{co.kernel_name}_{suffix}")
 
-    def program(self, codeobjs, what, extra=()):
+    def program(self, codeobjs, what, extra=(), options=()):
         """The program of the prelude, these compiled code objects' support
         code and kernels, and ``extra`` source: from memory, the disk cache,
-        or built (``what`` names it in a build error)."""
+        or built (``what`` names it in a build error; ``options``: extra
+        build options)."""
         from .templater import render_prelude
         dev = self.device
         be = dev.backend
@@ -67,14 +68,14 @@ class Programs:
         kernels = list(dict.fromkeys(co.kernel_text for co in codeobjs))
         prelude = render_prelude(be.dialect(), real_type(), be.group_size, rng_source())
         source = "\n".join([prelude] + supports + kernels + list(extra))
-        program = self.by_source.get(source)
+        program = self.by_source.get((source, tuple(options)))
         if program is None:
             before = be.n_builds
             t0 = time.perf_counter()
-            program = be.build(source, what=what)
+            program = be.build(source, what=what, options=options)
             dev.stats["programs_built"] += be.n_builds - before
             dev.stats["build_s"] = dev.stats.get("build_s", 0.0) + time.perf_counter() - t0
-            self.by_source[source] = program
+            self.by_source[(source, tuple(options))] = program
         return program
 
     def tick_kernel(self):

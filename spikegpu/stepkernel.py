@@ -67,7 +67,8 @@ class StepKernel:
         codeobjs = {id(m.codeobj): m.codeobj for m in self.members if m.codeobj is not None}
         program = self.device.program(
             list(codeobjs.values()), "the fused step kernel of "
-            + ", ".join(sorted({m.owner_name for m in self.members})), [self.text])
+            + ", ".join(sorted({m.owner_name for m in self.members})), [self.text],
+            be.fused_build_options)
         self.kernel = program.kernel(self.name)
         if self.grid:
             self.local_size = grid_local_size(self.device)

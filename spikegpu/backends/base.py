@@ -107,7 +107,10 @@ class Backend:
     device_name = None
 
     # -- compile ----------------------------------------------------------
-    def build(self, source, what="kernels"):
+    #: extra build options of programs holding a fused step kernel
+    fused_build_options = ()
+
+    def build(self, source, what="kernels", options=()):
         """Compile ``source``; return an object with ``kernel(name)``."""
         raise NotImplementedError
 

@@ -139,6 +139,12 @@ class OpenCLBackend(Backend):
         #: precision is always correctly rounded.  (Contraction of a*b + c
         #: into fma is switched off by the prelude's FP_CONTRACT pragma.)
         self.default_options = []
+        #: SPIKEGPU_OPENCL_FUSED_OPTIONS, e.g. -cl-opt-disable: PoCL builds the
+        #: fused step kernel of Brunel-Hakim 1,000 in 3.5 s instead of 50 s
+        #: (it then runs ~3.5x slower; the same IEEE arithmetic): the test
+        #: command's setting, where builds, not runs, take the time
+        self.fused_build_options = tuple(os.environ.get("SPIKEGPU_OPENCL_FUSED_OPTIONS",
+                                                        "").split())
         #: NVIDIA's OpenCL on sm_70 or later: inline PTX (prelude: the grid
         #: barrier, native float atomics); SPIKEGPU_OPENCL_PTX=0 switches it off
         self.nv_ptx = nv_compute_capability(self.device) >= (7, 0) and \
