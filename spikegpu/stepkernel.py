@@ -170,7 +170,7 @@ class StepKernel:
         for a in self.arrays:
             a.ensure_device(be)
         if self.pointers:
-            ptrs = np.array([be.address(a.buf) for a in self.arrays], dtype=np.uint64)
+            ptrs = np.array(be.addresses([a.buf for a in self.arrays]), dtype=np.uint64)
             if self.pointer_buf is not None:
                 be.free(self.pointer_buf)
             self.pointer_buf = be.alloc(ptrs.nbytes)

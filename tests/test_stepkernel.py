@@ -282,3 +282,25 @@ def test_units_take_short_bundle_deliveries():
     assert all(m.body.endswith("_bundle_body") and m.groups == 0 and 4 <= m.unit <= 32
                for m in units)
     assert "_bundle_body(" in text and "_upb" in text
+
+
+def test_addresses_batch_what_address_gives(backend):
+    """The step kernel's pointer table asks for all its arrays' addresses at
+    once (`Backend.addresses`; OpenCL: a launch per buffer, one download):
+    the same addresses as one query per buffer, distinct, not null."""
+    import numpy as np
+    from spikegpu import backends
+    be = backends.get_backend(backend)
+    bufs = [be.alloc(8 * (k + 1)) for k in range(5)]
+    for k, b in enumerate(bufs):
+        be.upload(b, np.arange(k + 1, dtype=np.int64))
+    try:
+        batch = be.addresses(bufs)
+        single = [be.address(b) for b in bufs]
+    except NotImplementedError:
+        pytest.skip(f"{backend}: no buffer addresses")
+    finally:
+        for b in bufs:
+            be.free(b)
+    assert batch == single
+    assert len(set(batch)) == len(bufs) and 0 not in batch

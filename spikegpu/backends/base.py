@@ -168,6 +168,10 @@ class Backend:
         """A buffer's device address (supports_pointer_table)."""
         raise NotImplementedError
 
+    def addresses(self, bufs):
+        """address() of each buffer (a backend may batch the queries)."""
+        return [self.address(b) for b in bufs]
+
     # -- properties -------------------------------------------------------
     @property
     def supports_double(self):

@@ -264,18 +264,28 @@ class OpenCLBackend(Backend):
     # reports.  Checked against CUDA, bitwise (tests/gpu).  (The attribute
     # supports_pointer_table is set in __init__.)
     def address(self, buf):
+        return self.addresses([buf])[0]
+
+    def addresses(self, bufs):
+        """One launch per buffer writing its address into slot k of a
+        buffer, one download at the end (not a round trip per buffer: the
+        step kernel's ~800 arrays at a run's start and when a monitor grows)."""
         cl = self.cl
         if getattr(self, "_addr_kernel", None) is None:
             prg = cl.Program(self.ctx, "__kernel void sg_address(__global char *p, "
-                             "__global ulong *out) { out[0] = (ulong)p; }").build()
+                             "__global ulong *out, const uint k) { out[k] = (ulong)p; }"
+                             ).build()
             self._addr_kernel = prg.sg_address
-            self._addr_buf = self.alloc(8)
-        self._addr_kernel.set_arg(0, buf)
-        self._addr_kernel.set_arg(1, self._addr_buf)
-        cl.enqueue_nd_range_kernel(self.queue, self._addr_kernel, (1,), (1,))
-        out = np.zeros(1, dtype=np.uint64)
-        self.download(self._addr_buf, out)
-        return int(out[0])
+        out = np.zeros(max(1, len(bufs)), dtype=np.uint64)
+        dst = self.alloc(out.nbytes)
+        try:
+            for k, buf in enumerate(bufs):
+                self._addr_kernel.set_args(buf, dst, np.uint32(k))
+                cl.enqueue_nd_range_kernel(self.queue, self._addr_kernel, (1,), (1,))
+            self.download(dst, out)
+        finally:
+            self.free(dst)
+        return [int(x) for x in out[:len(bufs)]]
 
     def cooperative_kernel(self, program, name):
         return program.kernel(name)
