@@ -21,9 +21,9 @@ def cuda_sources(fn, monkeypatch, fuse):
     sources = []
     orig = programs.Programs.program
 
-    def program(self, codeobjs, what, extra=()):
-        prog = orig(self, codeobjs, what, extra)
-        src = next(s for s, p in self.by_source.items() if p is prog)
+    def program(self, codeobjs, what, extra=(), options=()):
+        prog = orig(self, codeobjs, what, extra, options)
+        src = next(s for (s, _), p in self.by_source.items() if p is prog)
         ocl = render_prelude("opencl", real_type(), self.device.backend.group_size,
                              programs.rng_source())
         cuda = render_prelude("cuda", real_type(), 1024, programs.rng_source())
