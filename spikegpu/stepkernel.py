@@ -330,6 +330,10 @@ def _bundle_cost(member, L):
 #: 0.72-0.90: many small pathways pay more for their work-groups' chains
 #: than their balance gains)
 DYNAMIC_AUTO_MAX = 8
+#: 'units': only where a launch group has at least this many short-bundle
+#: deliveries to put in one list (measured with the microcircuit's 47: see
+#: `_mark_dynamic`; one pathway, e.g. Brunel-Hakim's, keeps its mapping)
+UNITS_MIN = 2
 
 
 def _mark_dynamic(g, L, passes, which="auto", width="auto"):
@@ -348,7 +352,7 @@ def _mark_dynamic(g, L, passes, which="auto", width="auto"):
     threads per bundle (the body ``<kernel>_bundle_body``), the units of
     all blocks striding over the list with no work-group barrier between
     them, so that many small pathways cost what one pathway with their
-    bundles costs."""
+    bundles costs (where there are at least UNITS_MIN of them)."""
     policies = ("bundle_blocks",) if which in ("auto", "units") else \
         ("bundle_flat", "bundle_blocks", "bundle_threads")
     cand = _delivery_candidates(g, policies)
@@ -356,6 +360,8 @@ def _mark_dynamic(g, L, passes, which="auto", width="auto"):
         cand = []
     units = _delivery_candidates(g, ("bundle_flat", "bundle_threads")) \
         if which == "units" else []
+    if len(units) < UNITS_MIN:
+        units = []
     cand, units = cand[:L], units[:max(0, L - len(cand))]
     for m in cand + units:
         co = m.codeobj

@@ -87,7 +87,7 @@ def test_fused_same_as_separate_kernels(backend, name):
 
 @pytest.mark.parametrize("dynamic", ["auto", "1", "units"])
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_grid_fused_same_as_separate_kernels(backend, name, dynamic):
+def test_grid_fused_same_as_separate_kernels(backend, name, dynamic, monkeypatch):
     """The fused kernel over the whole device (CUDA, NVIDIA's OpenCL: a
     grid-wide barrier between groups) gives what separate kernels give;
     with every queue's delivery sized by its bundles of the step
@@ -99,6 +99,8 @@ def test_grid_fused_same_as_separate_kernels(backend, name, dynamic):
                     "GPUs with SPIKEGPU_OPENCL_GRID=1)")
     fn, atol = MODELS[name]
     fn = with_dynamic_runs(fn, dynamic)
+    from spikegpu import stepkernel
+    monkeypatch.setattr(stepkernel, "UNITS_MIN", 1)     # these models' one queue too
     if name == "propagation":
         # two spikes reach one neuron in one step: over the grid their atomic
         # adds onto an inexact v come from different blocks, in either order
@@ -269,7 +271,15 @@ def test_units_take_short_bundle_deliveries():
         assert not any(m.unit for g in auto for m in g)
         groups = [sorted((member_of(dev, s) for s in e.sections), key=lambda m: m.body)
                   for e in dev.last_plan]
-        marked = [stepkernel._mark_dynamic(g, 256, 1, "units") for g in groups]
+        stepkernel.UNITS_MIN, keep = 1, stepkernel.UNITS_MIN      # its one queue
+        try:
+            marked = [stepkernel._mark_dynamic(g, 256, 1, "units") for g in groups]
+        finally:
+            stepkernel.UNITS_MIN = keep
+        single = [stepkernel._mark_dynamic(
+            sorted((member_of(dev, s) for s in e.sections), key=lambda m: m.body),
+            256, 1, "units") for e in dev.last_plan]
+        assert not any(m.unit for g in single for m in g)      # one queue: its mapping
         _, text = stepkernel._kernel_text(marked, grid=True)
     finally:
         brian2.device.reinit()
