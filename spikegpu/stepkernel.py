@@ -256,8 +256,7 @@ def plan(device, entries, clock_arrays, profile=False):
             if not (be.supports_grid_sync and device.fuse_grid_auto):
                 return None
             grid = True
-    groups = [sorted((member_of(device, s) for s in e.sections), key=lambda m: m.body)
-              for e in entries]
+    groups = member_groups(device, entries)
     members = [m for g in groups for m in g]
     n_arrays = len(unique_arrays(members))
     # arrays as arguments, or (when they would not fit) their addresses in a buffer
@@ -273,6 +272,12 @@ def plan(device, entries, clock_arrays, profile=False):
                                           device.grid_dynamic_runs, device.grid_unit_width)
     name, text = _kernel_text(groups, profile, grid, pointers)
     return StepKernel(device, groups, clock_arrays, name, text, profile, grid, pointers)
+
+
+def member_groups(device, entries):
+    """The members of each launch group of a step plan, ordered by body."""
+    return [sorted((member_of(device, s) for s in e.sections), key=lambda m: m.body)
+            for e in entries]
 
 
 def _small(device, sections):
@@ -365,10 +370,13 @@ def _mark_dynamic(g, L, passes, which="auto", width="auto"):
     cand, units = cand[:L], units[:max(0, L - len(cand))]
     for m in cand + units:
         co = m.codeobj
+        # a work-group-mapped member: its work-groups of ``passes`` passes
+        # each; a unit member: its bundles, one a unit
         num, den = _bundle_cost(m, L) if m in cand else (1, 1)
         params = [var for _, var in co.params]
         m.dynamic = (params.index(co.variables["_sg_qcount"]),
-                     params.index(co.variables["_sg_qhead"]), num, den * passes)
+                     params.index(co.variables["_sg_qhead"]), num,
+                     den * passes if m in cand else den)
         m.groups = 0
     if units:
         if width == "auto":     # about the mean bundle, weighted by synapses
@@ -416,17 +424,16 @@ def _dynamic_prologue(g, arg, indent="        "):
             f"{indent}}}\n"), nd
 
 
-def _unit_loop(g, nw, nd, arg, busy=""):
+def _unit_loop(g, nw, nd, arg, busy_start="", busy_end=""):
     """The grid form's loop over the bundles of the group's unit members
     (the last, dynamic members nw..nd-1 of the prologue's scan _sg_dp,
     `_mark_dynamic`): unit _u of every block's SG_LSIZE / width takes the
-    _u-th bundle of their list.  ``busy``: profile code for the block's
-    whole loop (attributed to the first unit member)."""
+    _u-th bundle of their list.  ``busy_start``/``busy_end``: profile code
+    around the block's whole loop (attributed to the first unit member)."""
     w = g[-1].unit
     first = len(g) - (nd - nw)
-    start = "            const int64_t _sg_w0 = SG_CYCLES();\n" if busy else ""
     return (f"        {{\n"
-            f"{start}"
+            f"{busy_start}"
             f"        const int32_t _upb = SG_LSIZE / {w};\n"
             f"        if (SG_LID < _upb * {w})\n"     # whole units only
             f"        for (int32_t _u = _sg_dp[{nw}] + SG_RAW_GROUP * _upb + SG_LID / {w}; "
@@ -436,7 +443,7 @@ def _unit_loop(g, nw, nd, arg, busy=""):
             f"            const int32_t _grp = _u - _sg_dp[{nw} + _m], _ng = {w};\n"
             f"{dispatch(g[first:], arg, indent='            ')}\n"
             f"        }}\n"
-            f"{busy}"
+            f"{busy_end}"
             f"        }}\n")
 
 
@@ -507,7 +514,8 @@ def _kernel_text(groups, profile=False, grid=False, pointers=False):
                         f"            const int32_t _grp = _v - (int32_t)_row[0], _ng = (int32_t)_row[1];\n")
                 end = "_tot"
             wg = g[:len(g) - nu]
-            units = _unit_loop(g, nw, nd, arg, busy_end(base, f"{len(g) - nu}")) if nu else ""
+            units = _unit_loop(g, nw, nd, arg, busy_start,
+                               busy_end(base, f"{len(g) - nu}")) if nu else ""
             blocks.append(
                 f"        {{\n"
                 f"{prologue}"

@@ -253,34 +253,30 @@ def test_grid_form_with_one_block(backend, monkeypatch, name):
     assert_same(separate, fused, rtol=0, atol=atol)
 
 
-def test_units_take_short_bundle_deliveries():
+def test_units_take_short_bundle_deliveries(monkeypatch):
     """The grid form's 'units' (stepkernel._mark_dynamic): a queue delivery
     of short bundles becomes a unit member (the bundle body, no work-groups
     of its own, last in its group) and the kernel has the unit loop; the
-    same plan with 'auto' has none.  (Results: the grid tests above.)"""
+    same plan with 'auto', or with its one queue below UNITS_MIN, has none.
+    (Results: the grid tests above.)"""
     import spikegpu
     from spikegpu import stepkernel
-    from spikegpu.merged import member_of
     brian2.set_device("gpu_standalone", backend="opencl")
     dev = spikegpu.gpu_standalone_device
     try:
         noisy_delayed()
-        groups = [sorted((member_of(dev, s) for s in e.sections), key=lambda m: m.body)
-                  for e in dev.last_plan]
-        auto = [stepkernel._mark_dynamic(list(g), 256, 1, "auto") for g in groups]
-        assert not any(m.unit for g in auto for m in g)
-        groups = [sorted((member_of(dev, s) for s in e.sections), key=lambda m: m.body)
-                  for e in dev.last_plan]
-        stepkernel.UNITS_MIN, keep = 1, stepkernel.UNITS_MIN      # its one queue
-        try:
-            marked = [stepkernel._mark_dynamic(g, 256, 1, "units") for g in groups]
-        finally:
-            stepkernel.UNITS_MIN = keep
-        single = [stepkernel._mark_dynamic(
-            sorted((member_of(dev, s) for s in e.sections), key=lambda m: m.body),
-            256, 1, "units") for e in dev.last_plan]
-        assert not any(m.unit for g in single for m in g)      # one queue: its mapping
+
+        def mark(which, passes=1):
+            return [stepkernel._mark_dynamic(g, 256, passes, which)
+                    for g in stepkernel.member_groups(dev, dev.last_plan)]
+        assert not any(m.unit for g in mark("auto") for m in g)
+        assert not any(m.unit for g in mark("units") for m in g)   # one queue: its mapping
+        monkeypatch.setattr(stepkernel, "UNITS_MIN", 1)
+        marked = mark("units")
         _, text = stepkernel._kernel_text(marked, grid=True)
+        # a unit takes one bundle whatever SPIKEGPU_GRID_RUN_PASSES asks of work-groups
+        assert all(m.dynamic[2:] == (1, 1) for g in mark("units", passes=2) for m in g
+                   if m.unit)
     finally:
         brian2.device.reinit()
         brian2.set_device("runtime")
