@@ -59,13 +59,13 @@ class GPUDevice(Device):
         #: blocks per multiprocessor of the grid-wide fused kernel (at most)
         self.grid_blocks_per_cu = int(os.environ.get("SPIKEGPU_GRID_BLOCKS_PER_CU", "2"))
         #: the grid form sizes queues' deliveries by their bundles of the
-        #: step (stepkernel._mark_dynamic): 'units' (those with a work-group
-        #: per bundle by work-groups, the others' bundles in one list, a
-        #: unit of grid_unit_width threads each, 'auto': ~ the mean bundle),
-        #: 'auto' (only the former, where a launch group has at most
-        #: stepkernel.DYNAMIC_AUTO_MAX of them), '1' (all by work-groups),
-        #: '0' (none); each work-group taking grid_run_passes passes of its
-        #: mapping
+        #: step (stepkernel._mark_dynamic): 'units' (those mapped a
+        #: work-group per bundle get work-groups, the others' bundles form
+        #: one list, a unit of grid_unit_width threads per bundle; 'auto'
+        #: width: about the mean bundle), 'auto' (only the former, where a
+        #: launch group has at most stepkernel.DYNAMIC_AUTO_MAX of them), '1'
+        #: (all by work-groups), '0' (none); each work-group taking
+        #: grid_run_passes passes of its mapping
         self.grid_dynamic_runs = os.environ.get("SPIKEGPU_GRID_DYNAMIC_RUNS", "units")
         self.grid_run_passes = int(os.environ.get("SPIKEGPU_GRID_RUN_PASSES", "1"))
         self.grid_unit_width = os.environ.get("SPIKEGPU_GRID_UNIT_WIDTH", "auto")

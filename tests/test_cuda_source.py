@@ -64,15 +64,13 @@ def test_grid_step_kernel_compiles_as_cuda(pointers):
     import spikegpu
     from spikegpu import programs, stepkernel
     from spikegpu.generator import real_type
-    from spikegpu.merged import member_of
     from spikegpu.templater import render_prelude
     from test_stepplan import many_pathways
     brian2.set_device("gpu_standalone", backend="opencl")
     dev = spikegpu.gpu_standalone_device
     try:
         many_pathways()
-        groups = [sorted((member_of(dev, s) for s in e.sections), key=lambda m: m.body)
-                  for e in dev.last_plan]
+        groups = stepkernel.member_groups(dev, dev.last_plan)
         _, text = stepkernel._kernel_text(groups, grid=True, pointers=pointers)
         codeobjs = {id(m.codeobj): m.codeobj for g in groups for m in g if m.codeobj}
         source = "\n".join([render_prelude("cuda", real_type(), 1024, programs.rng_source())]
