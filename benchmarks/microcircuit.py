@@ -197,15 +197,20 @@ def alternate(net, dev, args):
     attr, values = args.alternate.split("=")
     out = {v: [] for v in values.split(",")}
     grown = {v: [] for v in out}        # monitor growths (host waits) in each run
+    kernels = {}                        # the grid kernel's blocks, registers, spills
     for _ in range(args.rounds):
         for v in out:
-            setattr(dev, attr, type(getattr(dev, attr))(v))
+            kind = type(getattr(dev, attr))
+            setattr(dev, attr, v in ("1", "true", "True") if kind is bool else kind(v))
             net.run(args.duration * second)
             out[v].append(brian2.device._last_run_time / args.duration)
             grown[v].append(dev.last_run_info.get("monitor_growths"))
+            sk = getattr(dev, "last_step_kernel", None)
+            kernels[v] = sk.launch_info if sk is not None else None
     print("ALTERNATE " + json.dumps({attr: {v: [round(x, 3) for x in r]
                                             for v, r in out.items()},
-                                     "monitor_growths": grown}), flush=True)
+                                     "monitor_growths": grown, "step_kernel": kernels},
+                                    default=lambda o: o.item()), flush=True)
     return out
 
 

@@ -67,38 +67,109 @@ def brunel_model(n_steps, N):
     return M, runner(net, n_steps * 0.1 * ms)
 
 
+def cobahh_model(n_steps, N):
+    """COBAHH (Brette et al. 2007's Hodgkin-Huxley benchmark, as in Brian2's
+    examples) in the variant of the Brian2GeNN and Brian2CUDA papers (and
+    ../shared/bench/b2_anchor.py): N neurons, 80 % excitatory, ~1,000
+    synapses a neuron (p = 1000 / N), weights rand() * 1e-9 nS (the
+    neurons fire from their initial state, hardly coupled), no delays."""
+    from brian2 import (NeuronGroup, SpikeMonitor, Synapses, Network, ms, mV, nS,
+                        umetre, ufarad, siemens, msiemens, cm, defaultclock, seed)
+    defaultclock.dt = 0.1 * ms
+    seed(4321)
+    area = 20000 * umetre ** 2
+    ns = dict(Cm=1 * ufarad * cm ** -2 * area, gl=5e-5 * siemens * cm ** -2 * area,
+              El=-65 * mV, EK=-90 * mV, ENa=50 * mV, VT=-63 * mV,
+              g_na=100 * msiemens * cm ** -2 * area, g_kd=30 * msiemens * cm ** -2 * area,
+              taue=5 * ms, taui=10 * ms, Ee=0 * mV, Ei=-80 * mV)
+    eqs = """
+    dv/dt = (gl*(El-v) + ge*(Ee-v) + gi*(Ei-v) - g_na*(m*m*m)*h*(v-ENa)
+             - g_kd*(n*n*n*n)*(v-EK))/Cm : volt
+    dm/dt = alpha_m*(1-m) - beta_m*m : 1
+    dn/dt = alpha_n*(1-n) - beta_n*n : 1
+    dh/dt = alpha_h*(1-h) - beta_h*h : 1
+    dge/dt = -ge/taue : siemens
+    dgi/dt = -gi/taui : siemens
+    alpha_m = 0.32*(mV**-1)*4*mV/exprel((13*mV-v+VT)/(4*mV))/ms : Hz
+    beta_m = 0.28*(mV**-1)*5*mV/exprel((v-VT-40*mV)/(5*mV))/ms : Hz
+    alpha_h = 0.128*exp((17*mV-v+VT)/(18*mV))/ms : Hz
+    beta_h = 4./(1+exp((40*mV-v+VT)/(5*mV)))/ms : Hz
+    alpha_n = 0.032*(mV**-1)*5*mV/exprel((15*mV-v+VT)/(5*mV))/ms : Hz
+    beta_n = .5*exp((10*mV-v+VT)/(40*mV))/ms : Hz
+    """
+    P = NeuronGroup(N, eqs, threshold="v > -20*mV", refractory=3 * ms,
+                    method="exponential_euler", namespace=ns, name="P")
+    ne = int(0.8 * N)
+    Ce = Synapses(P[:ne], P, "we : siemens (constant)", on_pre="ge += we", name="Ce")
+    Ci = Synapses(P[ne:], P, "wi : siemens (constant)", on_pre="gi += wi", name="Ci")
+    Ce.connect(p=min(1.0, 1000.0 / N))
+    Ci.connect(p=min(1.0, 1000.0 / N))
+    Ce.we = "rand()*1e-9*nS"
+    Ci.wi = "rand()*1e-9*nS"
+    P.v = "El + (randn()*5 - 5)*mV"
+    P.ge = "(randn()*1.5 + 4)*10*nS"
+    P.gi = "(randn()*12 + 20)*10*nS"
+    M = SpikeMonitor(P, record=False, name="spikecount")
+    net = Network(P, Ce, Ci, M)
+    return M, runner(net, n_steps * 0.1 * ms)
+
+
 MODELS = {"LIF 1000 + SpikeMonitor": lambda steps: lif_model(steps),
           "Brunel-Hakim N=1000": lambda steps: brunel_model(steps, 1000),
           "Brunel-Hakim N=10000": lambda steps: brunel_model(steps, 10000)}
+#: run when named (--models): the grid form's sizes
+MORE_MODELS = {"Brunel-Hakim N=100000": lambda steps: brunel_model(steps, 100000),
+               "COBAHH N=10000": lambda steps: cobahh_model(steps, 10000),
+               "COBAHH N=100000": lambda steps: cobahh_model(steps, 100000)}
 
 
 #: how spikegpu runs the step loop: one fused kernel per block of steps,
 #: CUDA graphs of the separate kernels, or plain launches from Python
 MODES = {"fused": dict(fuse=True, graphs=False), "graphs": dict(fuse=False, graphs=True),
-         "launches": dict(fuse=False, graphs=False)}
+         "launches": dict(fuse=False, graphs=False), "grid": dict(fuse="grid", graphs=False)}
 
 
-def measure_spikegpu(backend, mode, n_steps, model="LIF 1000 + SpikeMonitor"):
+def measure_spikegpu(backend, mode, n_steps, model="LIF 1000 + SpikeMonitor",
+                     alternate=None, rounds=3):
+    """``alternate``: 'ATTR=V1,V2': after the warm-up, ``rounds`` rounds of
+    runs with the device attribute taking each value in turn (side by side
+    in one process, the network built once): us_per_step per value."""
     import brian2
     import spikegpu  # noqa: F401
     from brian2 import device, set_device
     set_device("gpu_standalone", backend=backend, **MODES[mode])
-    M, go = MODELS[model](n_steps)
+    M, go = {**MODELS, **MORE_MODELS}[model](n_steps)
     go()                      # compile + warm up (also captures graphs)
-    before = int(M.num_spikes)
-    t0 = time.perf_counter()
-    go()
-    wall = time.perf_counter() - t0
-    loop = brian2.get_device()._last_run_time
-    spikes = int(M.num_spikes) - before
-    name = brian2.get_device().backend.device_name
-    ran = brian2.get_device().last_run_mode
+    dev = brian2.get_device()
+
+    def timed():
+        before = int(M.num_spikes)
+        t0 = time.perf_counter()
+        go()
+        return (time.perf_counter() - t0, 1e6 * dev._last_run_time / n_steps,
+                int(M.num_spikes) - before)
+    out = {}
+    if alternate:
+        attr, values = alternate.split("=")
+        side = {v: [] for v in values.split(",")}
+        for _ in range(rounds):
+            for v in side:
+                kind = type(getattr(dev, attr))
+                setattr(dev, attr, v in ("1", "true", "True") if kind is bool else kind(v))
+                _, us, spikes = timed()
+                side[v].append((round(us, 2), spikes))
+        out["alternate"] = {attr: side}
+    wall, us, spikes = timed()
+    sk = getattr(dev, "last_step_kernel", None)
+    if sk is not None and sk.grid:
+        out["step_kernel"] = sk.launch_info
+    name = dev.backend.device_name
+    ran = dev.last_run_mode
     device.reinit()
     set_device("runtime")
     if ran != mode:
         return dict(error=f"asked for {mode}, ran {ran}")
-    return dict(us_per_step=1e6 * loop / n_steps, run_wall_s=wall, spikes=spikes,
-                device=name)
+    return dict(us_per_step=us, run_wall_s=wall, spikes=spikes, device=name, **out)
 
 
 #: the staged kit's anchor script (Brunel-Hakim as in Brian2CUDA's suite; it
@@ -165,15 +236,19 @@ def main(argv=None):
     ap.add_argument("--anchors", action="store_true",
                     help="also run cpp_standalone and (if installed) cuda_standalone")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "step_overhead.json"))
+    ap.add_argument("--alternate", default=None,
+                    help="ATTR=V1,V2: runs alternating a device setting, side by side")
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args(argv)
     rows = []
     for model in args.models.split(","):
         for backend in args.backends.split(","):
-            modes = ["fused", "graphs", "launches"] if backend in ("cuda", "auto") \
-                else ["fused", "launches"]
+            modes = ["fused", "grid", "graphs", "launches"] if backend in ("cuda", "auto") \
+                else ["fused", "grid", "launches"]
             for mode in [m for m in modes if m in args.modes.split(",")]:
                 try:
-                    r = measure_spikegpu(backend, mode, args.steps, model)
+                    r = measure_spikegpu(backend, mode, args.steps, model, args.alternate,
+                                         args.rounds)
                 except Exception as exc:  # a backend that is not there
                     r = dict(error=f"{type(exc).__name__}: {exc}"[:300])
                 rows.append(dict(model=model, impl=f"spikegpu/{backend}", mode=mode, **r))

@@ -69,6 +69,10 @@ class GPUDevice(Device):
         self.grid_dynamic_runs = os.environ.get("SPIKEGPU_GRID_DYNAMIC_RUNS", "units")
         self.grid_run_passes = int(os.environ.get("SPIKEGPU_GRID_RUN_PASSES", "1"))
         self.grid_unit_width = os.environ.get("SPIKEGPU_GRID_UNIT_WIDTH", "auto")
+        #: blocks of the grid form a multiprocessor must hold (CUDA's
+        #: __launch_bounds__: fewer registers a thread) and gets: 'auto'
+        #: (stepkernel.MIN_BLOCKS_LARGE for large steps, else 1) or a number
+        self.grid_min_blocks = os.environ.get("SPIKEGPU_GRID_MIN_BLOCKS", "auto")
         #: threads per block of the grid-wide fused kernel (at most the
         #: backend's max_work_group)
         self.grid_local_size = int(os.environ.get("SPIKEGPU_GRID_LOCAL_SIZE", "256"))

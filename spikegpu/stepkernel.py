@@ -31,7 +31,7 @@ import hashlib
 
 import numpy as np
 
-from .merged import (assign_groups, dispatch, fill_table, find_member, local_decls,
+from .merged import (EVENT_POLICIES, assign_groups, dispatch, fill_table, find_member, local_decls,
                      member_of, table_row_words, unique_arrays)
 from .stepplan import Barrier
 
@@ -44,9 +44,10 @@ SINGLE_GROUP_POLICIES = {"elements", "events", "group", "single", "spike_blocks"
 
 class StepKernel:
     def __init__(self, device, groups, clock_arrays, name, text, profile=False, grid=False,
-                 pointers=False):
+                 pointers=False, min_blocks=1):
         self.device = device
         self.grid = grid                  # over the whole device (else one work-group)
+        self.min_blocks = min_blocks      # grid form: blocks a multiprocessor holds at least
         self.pointers = pointers          # arrays' addresses in a buffer (else arguments)
         self.pointer_buf = None
         self.groups = groups              # [[Member]] in step order
@@ -73,10 +74,11 @@ class StepKernel:
         if self.grid:
             self.local_size = grid_local_size(self.device)
             self.coop = be.cooperative_kernel(program, self.name)
-            per_cu = max(1, min(self.device.grid_blocks_per_cu,
-                                be.resident_groups(self.coop, self.local_size)))
+            want = max(self.device.grid_blocks_per_cu, self.min_blocks)
+            per_cu = max(1, min(want, be.resident_groups(self.coop, self.local_size)))
             self.blocks = per_cu * be.compute_units
             self.launch_info = dict(blocks=self.blocks, local_size=self.local_size,
+                                    min_blocks=self.min_blocks,
                                     **be.kernel_usage(self.coop))
             self.barrier_buf = be.alloc(8)
             be.upload(self.barrier_buf, np.zeros(2, dtype=np.uint32))
@@ -270,8 +272,30 @@ def plan(device, entries, clock_arrays, profile=False):
             if device.grid_dynamic_runs != "0":
                 groups[k] = _mark_dynamic(g, L, device.grid_run_passes,
                                           device.grid_dynamic_runs, device.grid_unit_width)
-    name, text = _kernel_text(groups, profile, grid, pointers)
-    return StepKernel(device, groups, clock_arrays, name, text, profile, grid, pointers)
+    min_blocks = _min_blocks(device, groups) if grid else 1
+    name, text = _kernel_text(groups, profile, grid, pointers, min_blocks)
+    return StepKernel(device, groups, clock_arrays, name, text, profile, grid, pointers,
+                      min_blocks)
+
+
+#: grid_min_blocks 'auto': blocks a multiprocessor holds where a group of the
+#: step has more work-groups over neurons (not over events: those share a
+#: budget of the device, `merged.assign_groups`) than two a multiprocessor
+#: (measured on the H200, side by side in one process: the microcircuit
+#: 0.56-0.61 against 0.62-0.64 (64 Synapses), 0.31-0.34 against 0.36 (8);
+#: Brunel-Hakim 1e5 25.0 against 27.5 us a step, COBAHH 1e5 37.7-38.5
+#: against 41.3-41.5); smaller steps keep one (COBAHH 1e4: 32.1 against
+#: 23.4 us with three: its state update spills at 80 registers; Brunel-
+#: Hakim 1e4 the same)
+MIN_BLOCKS_LARGE = 3
+
+
+def _min_blocks(device, groups):
+    if device.grid_min_blocks != "auto":
+        return int(device.grid_min_blocks)
+    most = max([sum(m.groups for m in g if m.policy not in EVENT_POLICIES)
+                for g in groups] + [0])
+    return MIN_BLOCKS_LARGE if most > 2 * device.backend.compute_units else 1
 
 
 def member_groups(device, entries):
@@ -447,11 +471,12 @@ def _unit_loop(g, nw, nd, arg, busy_start="", busy_end=""):
             f"        }}\n")
 
 
-def _kernel_text(groups, profile=False, grid=False, pointers=False):
+def _kernel_text(groups, profile=False, grid=False, pointers=False, min_blocks=1):
     """The step kernel (its name, its source): parameters _a<k> for the
     members' arrays (``pointers``: one buffer of their addresses), the
     table, the RNG key, the clock's timestep (the random numbers' counter),
-    the number of steps (``profile``: then the cycle counts per group)."""
+    the number of steps (``profile``: then the cycle counts per group);
+    the grid form's blocks per multiprocessor (``min_blocks``, CUDA)."""
     members = [m for g in groups for m in g]
     arrays = unique_arrays(members)
     index = {id(a): k for k, (a, _) in enumerate(arrays)}
@@ -549,7 +574,8 @@ def _kernel_text(groups, profile=False, grid=False, pointers=False):
                   f"SG_SHARED(int32_t, _sg_dp, {ndyn + 1});")
     if profile:
         decls += "\n    int64_t _sg_c0 = SG_CYCLES();"
-    kernel = (f"{'SG_GRID_KERNEL' if grid else 'SG_STEP_KERNEL'} KSTEP({', '.join(params)})\n"
+    kernel = (f"#define SG_GRID_MINB {int(min_blocks)}\n" if grid else "") + (
+              f"{'SG_GRID_KERNEL' if grid else 'SG_STEP_KERNEL'} KSTEP({', '.join(params)})\n"
               f"{{\n{decls}\n"
               f"    const int64_t _W = {W};\n"
               f"    for (int64_t _sg_s = 0; _sg_s < _sg_nsteps; _sg_s++) {{\n"

@@ -34,9 +34,10 @@ def noisy_delayed():
     return own(i=M.i[:], t=M.t[:] / ms, v=G.V[:])
 
 
-def with_dynamic_runs(fn, which):
+def with_dynamic_runs(fn, which, min_blocks="auto"):
     def run_it():
         brian2.get_device().grid_dynamic_runs = which
+        brian2.get_device().grid_min_blocks = min_blocks
         return fn()
     return run_it
 
@@ -85,20 +86,21 @@ def test_fused_same_as_separate_kernels(backend, name):
     assert_same(separate, fused, rtol=0, atol=atol)
 
 
-@pytest.mark.parametrize("dynamic", ["auto", "1", "units"])
+@pytest.mark.parametrize("dynamic", ["auto", "1", "units", "units/3"])
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_grid_fused_same_as_separate_kernels(backend, name, dynamic, monkeypatch):
     """The fused kernel over the whole device (CUDA, NVIDIA's OpenCL: a
     grid-wide barrier between groups) gives what separate kernels give;
     with every queue's delivery sized by its bundles of the step
     (``dynamic`` '1') and with all deliveries' bundles in one list
-    (``units``) as well."""
+    (``units``) as well; '/3': three blocks a multiprocessor (what large
+    steps get, `stepkernel.MIN_BLOCKS_LARGE`; CUDA caps the registers)."""
     from spikegpu import backends
     if not backends.get_backend(backend).supports_grid_sync:
         pytest.skip(f"{backend}: no grid-wide barrier (CUDA, NVIDIA's OpenCL; other OpenCL "
                     "GPUs with SPIKEGPU_OPENCL_GRID=1)")
     fn, atol = MODELS[name]
-    fn = with_dynamic_runs(fn, dynamic)
+    fn = with_dynamic_runs(fn, *dynamic.split("/"))
     from spikegpu import stepkernel
     monkeypatch.setattr(stepkernel, "UNITS_MIN", 1)     # these models' one queue too
     if name == "propagation":
@@ -288,6 +290,26 @@ def test_units_take_short_bundle_deliveries(monkeypatch):
     assert all(m.body.endswith("_bundle_body") and m.groups == 0 and 4 <= m.unit <= 32
                for m in units)
     assert "_bundle_body(" in text and "_upb" in text
+
+
+def test_min_blocks_follow_the_largest_group(monkeypatch):
+    """grid_min_blocks 'auto': MIN_BLOCKS_LARGE blocks a multiprocessor only
+    where a group of the step has more work-groups over neurons than two a
+    multiprocessor (small steps gain nothing and may spill); a number is
+    taken as it is."""
+    from types import SimpleNamespace
+    from spikegpu import stepkernel
+    dev = SimpleNamespace(grid_min_blocks="auto", backend=SimpleNamespace(compute_units=10))
+
+    def group(*n, policy="elements"):
+        return [SimpleNamespace(groups=k, policy=policy) for k in n]
+    assert stepkernel._min_blocks(dev, [group(5, 5), group(10, 10)]) == 1
+    assert stepkernel._min_blocks(dev, [group(5), group(10, 11)]) == stepkernel.MIN_BLOCKS_LARGE
+    # work-groups over events do not count (they share a budget of the device)
+    assert stepkernel._min_blocks(dev, [group(5), group(10) + group(50, policy="spike_blocks")]) == 1
+    dev.grid_min_blocks = "2"
+    assert stepkernel._min_blocks(dev, [group(5, 100)]) == 2
+    assert stepkernel.MIN_BLOCKS_LARGE > 1
 
 
 def test_addresses_batch_what_address_gives(backend):

@@ -141,7 +141,9 @@ typedef long long int64_t;    typedef unsigned long long uint64_t;
 #define NAN (__int_as_float(0x7fffffff))
 #endif
 #define SG_GRID_BAR_T unsigned int
-#define SG_GRID_KERNEL extern "C" __global__ void __launch_bounds__(256)
+## SG_GRID_MINB: blocks a multiprocessor must hold at least (the step
+## kernel's text defines it, stepkernel.plan), which caps the registers
+#define SG_GRID_KERNEL extern "C" __global__ void __launch_bounds__(256, SG_GRID_MINB)
 SG_FN int sg_atomic_add_int(int32_t *p, int32_t v) { return atomicAdd(p, v); }
 SG_FN int sg_atomic_cas_int(int32_t *p, int32_t cmp, int32_t v) { return atomicCAS(p, cmp, v); }
 SG_FN double sg_atomic_add_double(double *p, double v) { return atomicAdd(p, v); }

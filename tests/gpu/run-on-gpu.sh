@@ -51,13 +51,18 @@ for w in $what; do
            done
            SPIKEGPU_PROFILE_MERGED=1 python3 benchmarks/microcircuit.py --impl spikegpu/cuda \
                --scale 1 --duration 0.3 --profile 100 | grep -E "PROFILE|PLAN" || rc=1 ;;
-    sidebyside) # the grid form's deliveries by work-groups ('auto') and by units (the
-           # default), alternating in one process (the network built once), 64 and 8 Synapses
+    sidebyside) # a device setting (SIDE, default: the grid form's blocks a multiprocessor,
+           # 1 and 3), alternating in one process (the network built once): the microcircuit
+           # with 64 and 8 Synapses, then Brunel-Hakim and COBAHH 1e4 and 1e5 (grid form)
+           side=${SIDE:-grid_min_blocks=1,3}
            for s in 64 8; do
              python3 benchmarks/microcircuit.py --impl spikegpu/${BACKEND:-cuda} --scale 1 \
-               --duration 0.2 --synapses $s --alternate grid_dynamic_runs=auto,units --rounds 3 \
+               --duration 0.2 --synapses $s --alternate $side --rounds 3 \
                | grep -E "RESULT|ALTERNATE" | cut -c1-900 || rc=1
-           done ;;
+           done
+           python3 benchmarks/step_overhead.py --backends ${BACKEND:-cuda} --modes grid --steps 3000 \
+             --models "Brunel-Hakim N=10000,Brunel-Hakim N=100000,COBAHH N=10000,COBAHH N=100000" \
+             --alternate $side --rounds 3 --json "$OUT/sidebyside.json" | grep "^row" || rc=1 ;;
     compilers) # time before the first step with an empty cache: NVRTC against nvcc
            for c in nvrtc nvcc; do
              SPIKEGPU_CUDA_COMPILER=$c SPIKEGPU_CACHE_DIR=$(mktemp -d) python3 benchmarks/microcircuit.py \
