@@ -177,10 +177,11 @@ def point(args):
             if sk is not None:
                 out["plan"] = sk.describe()
                 for g in out["plan"]:       # what each group's time is made of
-                    busy = g.pop("busy_s", None)
-                    if busy:
-                        g["busy_us_per_step"] = {k: round(1e6 * v / steps, 2)
-                                                 for k, v in busy.items()}
+                    for key in ("busy", "phases"):
+                        val = g.pop(f"{key}_s", None)
+                        if val:
+                            g[f"{key}_us_per_step"] = {k: round(1e6 * v / steps, 2)
+                                                       for k, v in val.items()}
                 for g in out["plan"]:
                     print("PLAN", json.dumps(g), flush=True)
         if args.alternate:

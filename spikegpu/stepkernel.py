@@ -59,7 +59,7 @@ class StepKernel:
             if profile else None
         self.kernel = None
         self.local_size = None
-        self.busy = self.longest = None   # grid form, after a profiled run
+        self.busy = self.longest = self.phases = None   # grid form, after a profiled run
         self.table_buf = None
         self.launch_info = {}
 
@@ -80,12 +80,17 @@ class StepKernel:
             self.launch_info = dict(blocks=self.blocks, local_size=self.local_size,
                                     min_blocks=self.min_blocks,
                                     **be.kernel_usage(self.coop))
-            self.barrier_buf = be.alloc(8)
-            be.upload(self.barrier_buf, np.zeros(2, dtype=np.uint32))
+            # the barrier's word, then groups' counts (_count_group)
+            words = counts_words(self.groups)
+            self.barrier_buf = be.alloc(4 * words)
+            be.upload(self.barrier_buf, np.zeros(words, dtype=np.uint32))
         else:
             self.local_size = min(be.group_size, be.kernel_max_group(self.kernel))
         if self.profile_names is not None:
-            self.cycles = np.zeros(len(self.groups) + 2 * len(self.members), dtype=np.int64)
+            # per group, then per member (busy, longest), then per group its
+            # blocks' phases (grid form: PHASES)
+            self.cycles = np.zeros(len(self.groups) * (1 + len(PHASES)) + 2 * len(self.members),
+                                   dtype=np.int64)
             self.cycles_buf = be.alloc(self.cycles.nbytes)
             be.upload(self.cycles_buf, self.cycles)
 
@@ -97,6 +102,7 @@ class StepKernel:
         be.free(self.cycles_buf)
         if self.grid:
             self.busy, self.longest = self._busy(seconds)
+            self.phases = self._phases(seconds)
         counted = [(n, int(c)) for n, c in zip(self.profile_names, self.cycles) if n != "clock"]
         total = max(1, sum(c for _, c in counted))
         out = {}
@@ -129,6 +135,18 @@ class StepKernel:
             base += len(g)
         return out, longest
 
+    def _phases(self, seconds):
+        """Per group, what its blocks spend on average (seconds of the loop)
+        in each of PHASES: its prologue (counting its dynamic members' work),
+        its work-groups, its units, and waiting at its closing barrier for
+        the last block: a long wait means unequal blocks, a short one blocks
+        equally slow."""
+        total = max(1, int(self.cycles[:len(self.groups)].sum()))
+        at = len(self.groups) + 2 * len(self.members)
+        ph = self.cycles[at:at + len(PHASES) * len(self.groups)].reshape(len(self.groups), -1)
+        return [{n: seconds * int(c) / self.blocks / total for n, c in zip(PHASES, row)}
+                for row in ph]
+
     def describe(self):
         """Per group: its label, members and work-groups, and its pathways'
         propagation (mode, mappings, longest rows, slot capacity):
@@ -149,6 +167,7 @@ class StepKernel:
             out.append(dict(label=_group_label(k, g), members=len(g),
                             groups=sum(m.groups for m in g),
                             busy_s=self.busy[k] if self.busy else None,
+                            phases_s=self.phases[k] if self.phases else None,
                             longest_us=self.longest[k] if self.busy else None,
                             pathways={"/".join(map(str, key)): v for key, v in paths.items()}))
         return out
@@ -165,14 +184,12 @@ class StepKernel:
             tab = np.concatenate([tab, grid_member_map(self.groups, tab.size)])
         else:
             tab = fill_table(self.members, first_group=[0] * len(self.members))
-        if self.table_buf is not None:
-            be.free(self.table_buf)
-        self.table_buf = be.alloc(tab.nbytes)
-        be.upload(self.table_buf, tab)
         for a in self.arrays:
             a.ensure_device(be)
         if self.pointers:
             ptrs = np.array(be.addresses([a.buf for a in self.arrays]), dtype=np.uint64)
+            if self.grid:       # the dynamic members' queue counters (_dynamic_prologue)
+                tab = np.concatenate([tab, _dynamic_rows(self.groups, self.arrays, ptrs)])
             if self.pointer_buf is not None:
                 be.free(self.pointer_buf)
             self.pointer_buf = be.alloc(ptrs.nbytes)
@@ -180,6 +197,10 @@ class StepKernel:
             out = [self.pointer_buf]
         else:
             out = [a.buf for a in self.arrays]
+        if self.table_buf is not None:
+            be.free(self.table_buf)
+        self.table_buf = be.alloc(tab.nbytes)
+        be.upload(self.table_buf, tab)
         out += [self.table_buf, seed_buf, self.clock_arrays[0].buf, np.int64(0)]
         if self.grid:
             out.append(self.barrier_buf)
@@ -198,8 +219,25 @@ class StepKernel:
             be.launch(self.kernel, self.local_size, self.local_size, args)
 
 
+#: the parts of a grid group that a profile times in every block, and
+#: within the prologue, the time its thread 0 takes to read its count
+PHASES = ("prologue", "workgroups", "units", "wait", "counts")
+
+
 def grid_local_size(device):
     return max(32, min(device.backend.max_work_group, device.grid_local_size))
+
+
+def _dynamic_rows(groups, arrays, ptrs):
+    """The grid form's table part after the member map (pointer table
+    only): per dynamic member, in group order, the addresses of its queue
+    count and head and its work-groups' num and den (`_mark_dynamic`)."""
+    pos = {id(a): k for k, a in enumerate(arrays)}
+    rows = [[int(ptrs[pos[id(m.arrays[qc])]]), int(ptrs[pos[id(m.arrays[qh])]]), num, den]
+            for g in groups for m in g if m.dynamic
+            for qc, qh, num, den in [m.dynamic]]
+    return np.array(rows, dtype=np.uint64).view(np.int64).ravel() if rows \
+        else np.zeros(0, dtype=np.int64)
 
 
 def grid_member_map(groups, start):
@@ -420,23 +458,42 @@ def _delivery_candidates(g, policies):
             and not m.codeobj.extra.get("_sg_dendritic")]
 
 
-def _dynamic_prologue(g, arg, indent="        "):
+def _dynamic_prologue(g, arg, indent="        ", rows_at=None, counts_at=None):
     """Code that counts the work-groups of the group's dynamic members
     (thread j: member j's ceil(bundles * num / den)) into _sg_dn and their
-    exclusive prefix sum into _sg_dp (a scan over the work-group)."""
+    exclusive prefix sum into _sg_dp (a scan over the work-group).  With
+    a pointer table, thread j reads its member's counter addresses, num and
+    den from the table (`_dynamic_rows`, at word ``rows_at``), with
+    arguments a switch picks them (case j for thread j); the loads follow,
+    the same instructions in all threads.  (Measured on the microcircuit's
+    64 members: ~7 us either way, or with the loads in the cases: the three
+    dependent loads are the cost, which `_count_group` takes off the
+    group's path.)  ``counts_at``: profile slot of thread 0's time to its
+    count."""
     dyn = [m for m in g if m.dynamic]
     nd = len(dyn)
-    cases = []
-    for j, m in enumerate(dyn):
-        qc, qh, num, den = m.dynamic
-        count = f"(int64_t){arg(m.arrays[qc])}[{arg(m.arrays[qh])}[0]]"
-        cases.append(f"{indent}    case {j}: _c = ({count} * {num} + {den - 1}) / {den}; break;")
+    if rows_at is not None:
+        pick = (f"{indent}    SG_GLOBAL const int64_t *_dr = _sg_tab + {rows_at} + 4 * SG_LID;\n"
+                f"{indent}    SG_GLOBAL const int32_t *_qc = (SG_GLOBAL const int32_t *)_dr[0];\n"
+                f"{indent}    SG_GLOBAL const int32_t *_qh = (SG_GLOBAL const int32_t *)_dr[1];\n"
+                f"{indent}    const int64_t _num = _dr[2], _den = _dr[3];\n")
+    else:
+        cases = []
+        for j, m in enumerate(dyn):
+            qc, qh, num, den = m.dynamic
+            cases.append(f"{indent}    case {j}: _qc = {arg(m.arrays[qc])}; "
+                         f"_qh = {arg(m.arrays[qh])}; _num = {num}; _den = {den}; break;")
+        pick = (f"{indent}    SG_GLOBAL const int32_t *_qc = 0, *_qh = 0;\n"
+                f"{indent}    int64_t _num = 0, _den = 1;\n"
+                f"{indent}    switch (SG_LID) {{\n" + "\n".join(cases) + "\n"
+                f"{indent}    default: break;\n"
+                f"{indent}    }}\n")
     return (f"{indent}if (SG_LID < {nd}) {{\n"
-            f"{indent}    int64_t _c = 0;\n"
-            f"{indent}    switch (SG_LID) {{\n" + "\n".join(cases) + "\n"
-            f"{indent}    default: break;\n"
-            f"{indent}    }}\n"
+            f"{pick}"
+            f"{indent}    const int64_t _c = ((int64_t)_qc[_qh[0]] * _num + _den - 1) / _den;\n"
             f"{indent}    _sg_dn[SG_LID] = (int32_t)_c; _sg_dp[SG_LID + 1] = (int32_t)_c;\n"
+            + (f"{indent}    if (SG_LID == 0) SG_PROF_ADD(&_sg_prof[{counts_at}], "
+               f"SG_CYCLES() - _sg_t0);\n" if counts_at is not None else "") +
             f"{indent}}}\n"
             f"{indent}if (SG_LID == 0) _sg_dp[0] = 0;\n"
             f"{indent}SG_BARRIER_LOCAL();\n"
@@ -469,6 +526,68 @@ def _unit_loop(g, nw, nd, arg, busy_start="", busy_end=""):
             f"        }}\n"
             f"{busy_end}"
             f"        }}\n")
+
+
+#: the dynamic members' counts (_sg_dp, then _sg_dn, per group) start this
+#: many words into the barrier's buffer (after the grid barrier's word)
+COUNTS0 = 32
+
+
+def counts_words(groups):
+    """Words of the barrier's buffer: the barrier's, then the counts."""
+    return COUNTS0 + sum(2 * sum(1 for m in g if m.dynamic) + 1 for g in groups)
+
+
+def _count_group(groups, k):
+    """An earlier group of the step that can count group k's dynamic
+    members' work (`_dynamic_prologue`) for it, or None: one whose members
+    and those after it up to k leave the members' queue counters alone; of
+    those, the one of fewest work-groups (its last block likely idle).
+    Every block of group k then reads the counts (two contiguous loads)
+    instead of reading each member's queue (3 dependent loads into 2x64
+    scattered small arrays for the microcircuit: 6 of its ~7 us prologue,
+    README)."""
+    queues = {id(m.arrays[i]) for m in groups[k] if m.dynamic for i in m.dynamic[:2]}
+    ok = []
+    for e in range(k - 1, -1, -1):
+        if any(id(a) in queues for m in groups[e] for a in m.arrays):
+            break
+        ok.append(e)
+    return min(ok, key=lambda e: (sum(m.groups for m in groups[e]), e)) if ok else None
+
+
+def _counted_in(prologue, nd, at):
+    """Code for an earlier group: its last block counts (``prologue``) and
+    stores _sg_dp and _sg_dn at word ``at`` of the barrier's buffer; the
+    grid barrier after that group publishes them."""
+    return (f"        if (SG_RAW_GROUP == SG_RAW_NGROUPS - 1) {{\n"
+            f"        SG_BARRIER_LOCAL();\n"      # its units may still read _sg_dp
+            f"{prologue}"
+            f"        SG_GLOBAL int32_t *_pre = (SG_GLOBAL int32_t *)_sg_bar + {at};\n"
+            f"        if (SG_LID <= {nd}) _pre[SG_LID] = _sg_dp[SG_LID];\n"
+            f"        if (SG_LID < {nd}) _pre[{nd + 1} + SG_LID] = _sg_dn[SG_LID];\n"
+            f"        }}\n")
+
+
+def _counted_read(nd, at):
+    return (f"        {{\n"
+            f"        SG_GLOBAL const int32_t *_pre = (SG_GLOBAL const int32_t *)_sg_bar + {at};\n"
+            f"        if (SG_LID <= {nd}) _sg_dp[SG_LID] = _pre[SG_LID];\n"
+            f"        if (SG_LID < {nd}) _sg_dn[SG_LID] = _pre[{nd + 1} + SG_LID];\n"
+            f"        SG_BARRIER_LOCAL();\n"
+            f"        }}\n")
+
+
+def _phase_stamps(at):
+    """Profile code for a grid group's PHASES (cycles summed over the
+    blocks into _sg_prof[at..]): a stamp at its start, then one closing each
+    phase."""
+    out = ["        const int64_t _sg_t0 = SG_CYCLES();\n"]
+    for j in range(4):
+        prev = "_sg_t0" if j == 0 else f"_sg_t{j}"
+        out.append(f"        const int64_t _sg_t{j + 1} = SG_CYCLES();\n"
+                   f"        if (SG_LID == 0) SG_PROF_ADD(&_sg_prof[{at + j}], _sg_t{j + 1} - {prev});\n")
+    return out
 
 
 def _kernel_text(groups, profile=False, grid=False, pointers=False, min_blocks=1):
@@ -512,11 +631,26 @@ def _kernel_text(groups, profile=False, grid=False, pointers=False, min_blocks=1
     blocks = []
     base = 0
     ndyn = 0
+    # the table: members' rows, then (grid form) the member map, then the
+    # dynamic members' rows (pointer table: `_dynamic_rows`)
+    dyn_at = len(members) * W + len(groups) + sum(m.groups for m in members)
+    pre_at = COUNTS0    # the groups' counts in the barrier's buffer
+    counted = {}        # group -> code counting a later group's dynamic members
     for k, g in enumerate(groups):
         if grid:        # the group's work-groups spread over the blocks
             last = f"(int64_t)({base + len(g) - 1}) * _W"
-            prologue, nd = _dynamic_prologue(g, arg) if any(
-                m.dynamic for m in g) else ("", 0)
+            at = len(groups) + 2 * len(members) + len(PHASES) * k
+            prologue, nd = "", 0
+            if any(m.dynamic for m in g):
+                e = _count_group(groups, k)
+                prologue, nd = _dynamic_prologue(
+                    g, arg, rows_at=dyn_at if pointers else None,
+                    counts_at=at + 4 if profile and e is None else None)
+                if e is not None:   # counted in group e, read here
+                    counted[e] = counted.get(e, "") + _counted_in(prologue, nd, pre_at)
+                    prologue = _counted_read(nd, pre_at)
+                pre_at += 2 * nd + 1
+            dyn_at += 4 * nd
             ndyn = max(ndyn, nd)
             nu = sum(1 for m in g if m.unit)
             nw = nd - nu        # dynamic by work-groups, then by units
@@ -541,9 +675,12 @@ def _kernel_text(groups, profile=False, grid=False, pointers=False, min_blocks=1
             wg = g[:len(g) - nu]
             units = _unit_loop(g, nw, nd, arg, busy_start,
                                busy_end(base, f"{len(g) - nu}")) if nu else ""
+            stamp = _phase_stamps(at) if profile else [""] * 5
             blocks.append(
                 f"        {{\n"
+                f"{stamp[0]}"
                 f"{prologue}"
+                f"{stamp[1]}"
                 f"        SG_GLOBAL const int64_t *_tab = _sg_tab + (int64_t){base} * _W;\n"
                 f"        const int32_t _tot = (int32_t)(_sg_tab[{last}] + _sg_tab[{last} + 1]);\n"
                 f"        SG_GLOBAL const int64_t *_vm = _sg_tab + _sg_tab[{len(members)} * _W + {k}];\n"
@@ -554,9 +691,13 @@ def _kernel_text(groups, profile=False, grid=False, pointers=False, min_blocks=1
                 f"            SG_BARRIER_LOCAL();\n"
                 f"{busy_end(base)}"
                 f"        }}\n"
+                f"{stamp[2]}"
                 f"{units}"
-                f"        }}\n"
-                f"        sg_grid_sync(_sg_bar);{count(k)}")
+                f"COUNTED{k}\n"
+                f"{stamp[3]}"
+                f"        sg_grid_sync(_sg_bar);\n"
+                f"{stamp[4]}"
+                f"        }}{count(k)}")
         else:           # one work-group: each member over its whole grid
             blocks.append(
                 f"        for (int32_t _m = 0; _m < {len(g)}; _m++) {{\n"
@@ -567,6 +708,8 @@ def _kernel_text(groups, profile=False, grid=False, pointers=False, min_blocks=1
                 f"        }}\n"
                 f"        SG_BARRIER();{count(k)}")
         base += len(g)
+    if grid:
+        blocks = [b.replace(f"COUNTED{k}\n", counted.get(k, "")) for k, b in enumerate(blocks)]
     decls = local_decls(members)
     if ndyn:
         decls += (f"\n    SG_LOCAL_DECL(int32_t, _sg_dn, {ndyn}) SG_SHARED(int32_t, _sg_dn, {ndyn});"

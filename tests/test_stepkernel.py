@@ -86,7 +86,7 @@ def test_fused_same_as_separate_kernels(backend, name):
     assert_same(separate, fused, rtol=0, atol=atol)
 
 
-@pytest.mark.parametrize("dynamic", ["auto", "1", "units", "units/3"])
+@pytest.mark.parametrize("dynamic", ["auto", "1", "units", "units/3", "units/auto/table"])
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_grid_fused_same_as_separate_kernels(backend, name, dynamic, monkeypatch):
     """The fused kernel over the whole device (CUDA, NVIDIA's OpenCL: a
@@ -94,13 +94,29 @@ def test_grid_fused_same_as_separate_kernels(backend, name, dynamic, monkeypatch
     with every queue's delivery sized by its bundles of the step
     (``dynamic`` '1') and with all deliveries' bundles in one list
     (``units``) as well; '/3': three blocks a multiprocessor (what large
-    steps get, `stepkernel.MIN_BLOCKS_LARGE`; CUDA caps the registers)."""
+    steps get, `stepkernel.MIN_BLOCKS_LARGE`; CUDA caps the registers);
+    '/table': the arrays' addresses in a buffer (as for the microcircuit's
+    hundreds of arrays; the dynamic members' counters then come from the
+    table, `stepkernel._dynamic_rows`)."""
     from spikegpu import backends
-    if not backends.get_backend(backend).supports_grid_sync:
+    be = backends.get_backend(backend)
+    if not be.supports_grid_sync:
         pytest.skip(f"{backend}: no grid-wide barrier (CUDA, NVIDIA's OpenCL; other OpenCL "
                     "GPUs with SPIKEGPU_OPENCL_GRID=1)")
     fn, atol = MODELS[name]
-    fn = with_dynamic_runs(fn, *dynamic.split("/"))
+    which, *rest = dynamic.split("/")
+    table = rest[1:] == ["table"]
+    fn = with_dynamic_runs(fn, which, *rest[:1])
+    params = be.max_param_bytes
+    if table:
+        if not be.supports_pointer_table:
+            pytest.skip(f"{backend}: no pointers in buffers")
+        monkeypatch.setattr(be, "max_param_bytes", 64)
+
+    def grid_run():
+        out = fn()
+        out["pointers"] = np.array([brian2.get_device().last_step_kernel.pointers])
+        return out
     from spikegpu import stepkernel
     monkeypatch.setattr(stepkernel, "UNITS_MIN", 1)     # these models' one queue too
     if name == "propagation":
@@ -108,7 +124,9 @@ def test_grid_fused_same_as_separate_kernels(backend, name, dynamic, monkeypatch
         # adds onto an inexact v come from different blocks, in either order
         # (seen on the H200: 4 of 1,920 values 1 ulp apart)
         atol = 1e-15
-    fused = on_device(backend, with_mode(fn, "grid"))
+    fused = on_device(backend, with_mode(grid_run, "grid"))
+    assert fused.pop("pointers")[0] == table
+    monkeypatch.setattr(be, "max_param_bytes", params)
     separate = on_device(backend, with_mode(fn, False))
     for out in (fused, separate):
         out.pop("graphs", None)
@@ -290,6 +308,60 @@ def test_units_take_short_bundle_deliveries(monkeypatch):
     assert all(m.body.endswith("_bundle_body") and m.groups == 0 and 4 <= m.unit <= 32
                for m in units)
     assert "_bundle_body(" in text and "_upb" in text
+
+
+@pytest.mark.parametrize("name", ["propagation", "noisy_delayed"])
+def test_counts_come_from_an_earlier_group(monkeypatch, name):
+    """The grid form counts a group's dynamic members' work in an earlier
+    group of the step that leaves their queues alone (`stepkernel.
+    _count_group`: propagation's deliveries, whose pushes share their
+    group), its blocks then read the counts; not where an earlier group
+    pushes into those queues (noisy_delayed: delays below a step put its
+    push a group earlier).  (Results: the grid tests above.)"""
+    import spikegpu
+    from spikegpu import stepkernel
+    monkeypatch.setattr(stepkernel, "UNITS_MIN", 1)
+    brian2.set_device("gpu_standalone", backend="opencl")
+    dev = spikegpu.gpu_standalone_device
+    try:
+        MODELS[name][0]()
+        groups = [stepkernel._mark_dynamic(g, 256, 1, "units")
+                  for g in stepkernel.member_groups(dev, dev.last_plan)]
+    finally:
+        brian2.device.reinit()
+        brian2.set_device("runtime")
+    k = [k for k, g in enumerate(groups) if any(m.dynamic for m in g)]
+    assert len(k) == 1
+    e = stepkernel._count_group(groups, k[0])
+    _, text = stepkernel._kernel_text(groups, grid=True)
+    queues = {id(m.arrays[i]) for m in groups[k[0]] if m.dynamic for i in m.dynamic[:2]}
+    if name == "noisy_delayed":
+        assert e is None and "_pre = " not in text
+        assert any(id(a) in queues for m in groups[k[0] - 1] for a in m.arrays)
+    else:
+        assert e is not None and e < k[0]
+        assert not any(id(a) in queues for g in groups[e:k[0]] for m in g for a in m.arrays)
+        assert text.count("SG_RAW_GROUP == SG_RAW_NGROUPS - 1") == 1
+        assert "_sg_dp[SG_LID] = _pre[SG_LID]" in text
+
+
+def test_counting_group_choice():
+    """`stepkernel._count_group`: of the earlier groups that leave the
+    queues alone, the one of fewest work-groups; none past a group that
+    uses a queue's counters."""
+    from types import SimpleNamespace as NS
+    from spikegpu import stepkernel
+    qc, qh, other = object(), object(), object()
+    dyn = NS(arrays=[qc, qh], dynamic=(0, 1, 1, 1), groups=0)
+
+    def group(n, *arrays):
+        return [NS(arrays=list(arrays) or [other], dynamic=None, groups=n)]
+    groups = [group(302), group(1), group(381), [dyn]]
+    assert stepkernel._count_group(groups, 3) == 1
+    groups[1] = group(1, qh)                                   # a push into the queue
+    assert stepkernel._count_group(groups, 3) == 2
+    groups[2] = group(381, qc)
+    assert stepkernel._count_group(groups, 3) is None
 
 
 def test_min_blocks_follow_the_largest_group(monkeypatch):
