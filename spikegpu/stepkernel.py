@@ -89,7 +89,7 @@ class StepKernel:
         if self.profile_names is not None:
             # per group, then per member (busy, longest), then per group its
             # blocks' phases (grid form: PHASES)
-            self.cycles = np.zeros(len(self.groups) * (1 + len(PHASES)) + 2 * len(self.members),
+            self.cycles = np.zeros(_phase_slot(self.groups, self.members, len(self.groups)),
                                    dtype=np.int64)
             self.cycles_buf = be.alloc(self.cycles.nbytes)
             be.upload(self.cycles_buf, self.cycles)
@@ -142,8 +142,8 @@ class StepKernel:
         the last block: a long wait means unequal blocks, a short one blocks
         equally slow."""
         total = max(1, int(self.cycles[:len(self.groups)].sum()))
-        at = len(self.groups) + 2 * len(self.members)
-        ph = self.cycles[at:at + len(PHASES) * len(self.groups)].reshape(len(self.groups), -1)
+        at = _phase_slot(self.groups, self.members)
+        ph = self.cycles[at:].reshape(len(self.groups), len(PHASES))
         return [{n: seconds * int(c) / self.blocks / total for n, c in zip(PHASES, row)}
                 for row in ph]
 
@@ -184,12 +184,14 @@ class StepKernel:
             tab = np.concatenate([tab, grid_member_map(self.groups, tab.size)])
         else:
             tab = fill_table(self.members, first_group=[0] * len(self.members))
+        if self.table_buf is not None:
+            be.free(self.table_buf)
+        self.table_buf = be.alloc(tab.nbytes)
+        be.upload(self.table_buf, tab)
         for a in self.arrays:
             a.ensure_device(be)
         if self.pointers:
             ptrs = np.array(be.addresses([a.buf for a in self.arrays]), dtype=np.uint64)
-            if self.grid:       # the dynamic members' queue counters (_dynamic_prologue)
-                tab = np.concatenate([tab, _dynamic_rows(self.groups, self.arrays, ptrs)])
             if self.pointer_buf is not None:
                 be.free(self.pointer_buf)
             self.pointer_buf = be.alloc(ptrs.nbytes)
@@ -197,10 +199,6 @@ class StepKernel:
             out = [self.pointer_buf]
         else:
             out = [a.buf for a in self.arrays]
-        if self.table_buf is not None:
-            be.free(self.table_buf)
-        self.table_buf = be.alloc(tab.nbytes)
-        be.upload(self.table_buf, tab)
         out += [self.table_buf, seed_buf, self.clock_arrays[0].buf, np.int64(0)]
         if self.grid:
             out.append(self.barrier_buf)
@@ -224,20 +222,14 @@ class StepKernel:
 PHASES = ("prologue", "workgroups", "units", "wait", "counts")
 
 
+def _phase_slot(groups, members, k=0):
+    """The profile's slot of group k's first phase: after a count per group
+    and two per member (busy, longest)."""
+    return len(groups) + 2 * len(members) + len(PHASES) * k
+
+
 def grid_local_size(device):
     return max(32, min(device.backend.max_work_group, device.grid_local_size))
-
-
-def _dynamic_rows(groups, arrays, ptrs):
-    """The grid form's table part after the member map (pointer table
-    only): per dynamic member, in group order, the addresses of its queue
-    count and head and its work-groups' num and den (`_mark_dynamic`)."""
-    pos = {id(a): k for k, a in enumerate(arrays)}
-    rows = [[int(ptrs[pos[id(m.arrays[qc])]]), int(ptrs[pos[id(m.arrays[qh])]]), num, den]
-            for g in groups for m in g if m.dynamic
-            for qc, qh, num, den in [m.dynamic]]
-    return np.array(rows, dtype=np.uint64).view(np.int64).ravel() if rows \
-        else np.zeros(0, dtype=np.int64)
 
 
 def grid_member_map(groups, start):
@@ -458,36 +450,28 @@ def _delivery_candidates(g, policies):
             and not m.codeobj.extra.get("_sg_dendritic")]
 
 
-def _dynamic_prologue(g, arg, indent="        ", rows_at=None, counts_at=None):
+def _dynamic_prologue(g, arg, indent="        ", counts_at=None):
     """Code that counts the work-groups of the group's dynamic members
     (thread j: member j's ceil(bundles * num / den)) into _sg_dn and their
-    exclusive prefix sum into _sg_dp (a scan over the work-group).  With
-    a pointer table, thread j reads its member's counter addresses, num and
-    den from the table (`_dynamic_rows`, at word ``rows_at``), with
-    arguments a switch picks them (case j for thread j); the loads follow,
-    the same instructions in all threads.  (Measured on the microcircuit's
-    64 members: ~7 us either way, or with the loads in the cases: the three
-    dependent loads are the cost, which `_count_group` takes off the
-    group's path.)  ``counts_at``: profile slot of thread 0's time to its
-    count."""
+    exclusive prefix sum into _sg_dp (a scan over the work-group).  A
+    switch picks thread j's counters (case j), the loads follow it, the
+    same instructions in all threads.  (Measured on the microcircuit's 64
+    members: ~7 us with the loads in the cases, in all threads after it,
+    or with the counters' addresses from the table: the three dependent
+    loads are the cost, which `_count_group` takes off the group's path.)
+    ``counts_at``: profile slot of thread 0's time to its count."""
     dyn = [m for m in g if m.dynamic]
     nd = len(dyn)
-    if rows_at is not None:
-        pick = (f"{indent}    SG_GLOBAL const int64_t *_dr = _sg_tab + {rows_at} + 4 * SG_LID;\n"
-                f"{indent}    SG_GLOBAL const int32_t *_qc = (SG_GLOBAL const int32_t *)_dr[0];\n"
-                f"{indent}    SG_GLOBAL const int32_t *_qh = (SG_GLOBAL const int32_t *)_dr[1];\n"
-                f"{indent}    const int64_t _num = _dr[2], _den = _dr[3];\n")
-    else:
-        cases = []
-        for j, m in enumerate(dyn):
-            qc, qh, num, den = m.dynamic
-            cases.append(f"{indent}    case {j}: _qc = {arg(m.arrays[qc])}; "
-                         f"_qh = {arg(m.arrays[qh])}; _num = {num}; _den = {den}; break;")
-        pick = (f"{indent}    SG_GLOBAL const int32_t *_qc = 0, *_qh = 0;\n"
-                f"{indent}    int64_t _num = 0, _den = 1;\n"
-                f"{indent}    switch (SG_LID) {{\n" + "\n".join(cases) + "\n"
-                f"{indent}    default: break;\n"
-                f"{indent}    }}\n")
+    cases = []
+    for j, m in enumerate(dyn):
+        qc, qh, num, den = m.dynamic
+        cases.append(f"{indent}    case {j}: _qc = {arg(m.arrays[qc])}; "
+                     f"_qh = {arg(m.arrays[qh])}; _num = {num}; _den = {den}; break;")
+    pick = (f"{indent}    SG_GLOBAL const int32_t *_qc = 0, *_qh = 0;\n"
+            f"{indent}    int64_t _num = 0, _den = 1;\n"
+            f"{indent}    switch (SG_LID) {{\n" + "\n".join(cases) + "\n"
+            f"{indent}    default: break;\n"
+            f"{indent}    }}\n")
     return (f"{indent}if (SG_LID < {nd}) {{\n"
             f"{pick}"
             f"{indent}    const int64_t _c = ((int64_t)_qc[_qh[0]] * _num + _den - 1) / _den;\n"
@@ -533,9 +517,15 @@ def _unit_loop(g, nw, nd, arg, busy_start="", busy_end=""):
 COUNTS0 = 32
 
 
+def _counts_size(g):
+    """Words of a group's counts: _sg_dp (its dynamic members + 1), _sg_dn."""
+    nd = sum(1 for m in g if m.dynamic)
+    return 2 * nd + 1 if nd else 0
+
+
 def counts_words(groups):
     """Words of the barrier's buffer: the barrier's, then the counts."""
-    return COUNTS0 + sum(2 * sum(1 for m in g if m.dynamic) + 1 for g in groups)
+    return COUNTS0 + sum(_counts_size(g) for g in groups)
 
 
 def _count_group(groups, k):
@@ -631,26 +621,21 @@ def _kernel_text(groups, profile=False, grid=False, pointers=False, min_blocks=1
     blocks = []
     base = 0
     ndyn = 0
-    # the table: members' rows, then (grid form) the member map, then the
-    # dynamic members' rows (pointer table: `_dynamic_rows`)
-    dyn_at = len(members) * W + len(groups) + sum(m.groups for m in members)
     pre_at = COUNTS0    # the groups' counts in the barrier's buffer
     counted = {}        # group -> code counting a later group's dynamic members
     for k, g in enumerate(groups):
         if grid:        # the group's work-groups spread over the blocks
             last = f"(int64_t)({base + len(g) - 1}) * _W"
-            at = len(groups) + 2 * len(members) + len(PHASES) * k
+            at = _phase_slot(groups, members, k)
             prologue, nd = "", 0
             if any(m.dynamic for m in g):
                 e = _count_group(groups, k)
                 prologue, nd = _dynamic_prologue(
-                    g, arg, rows_at=dyn_at if pointers else None,
-                    counts_at=at + 4 if profile and e is None else None)
+                    g, arg, counts_at=at + 4 if profile and e is None else None)
                 if e is not None:   # counted in group e, read here
                     counted[e] = counted.get(e, "") + _counted_in(prologue, nd, pre_at)
                     prologue = _counted_read(nd, pre_at)
-                pre_at += 2 * nd + 1
-            dyn_at += 4 * nd
+                pre_at += _counts_size(g)
             ndyn = max(ndyn, nd)
             nu = sum(1 for m in g if m.unit)
             nw = nd - nu        # dynamic by work-groups, then by units

@@ -96,8 +96,7 @@ def test_grid_fused_same_as_separate_kernels(backend, name, dynamic, monkeypatch
     (``units``) as well; '/3': three blocks a multiprocessor (what large
     steps get, `stepkernel.MIN_BLOCKS_LARGE`; CUDA caps the registers);
     '/table': the arrays' addresses in a buffer (as for the microcircuit's
-    hundreds of arrays; the dynamic members' counters then come from the
-    table, `stepkernel._dynamic_rows`)."""
+    hundreds of arrays)."""
     from spikegpu import backends
     be = backends.get_backend(backend)
     if not be.supports_grid_sync:
