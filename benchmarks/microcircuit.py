@@ -195,14 +195,14 @@ def alternate(net, dev, args):
     turn, ``args.rounds`` times: {value: [real-time factors]}."""
     import brian2
     from brian2 import second
+    from step_overhead import set_device_setting
     attr, values = args.alternate.split("=")
     out = {v: [] for v in values.split(",")}
     grown = {v: [] for v in out}        # monitor growths (host waits) in each run
     kernels = {}                        # the grid kernel's blocks, registers, spills
     for _ in range(args.rounds):
         for v in out:
-            kind = type(getattr(dev, attr))
-            setattr(dev, attr, v in ("1", "true", "True") if kind is bool else kind(v))
+            set_device_setting(dev, attr, v)
             net.run(args.duration * second)
             out[v].append(brian2.device._last_run_time / args.duration)
             grown[v].append(dev.last_run_info.get("monitor_growths"))

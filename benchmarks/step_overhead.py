@@ -129,6 +129,13 @@ MODES = {"fused": dict(fuse=True, graphs=False), "graphs": dict(fuse=False, grap
          "launches": dict(fuse=False, graphs=False), "grid": dict(fuse="grid", graphs=False)}
 
 
+def set_device_setting(dev, attr, text):
+    """Set a device attribute from its text on the command line (typed as
+    its current value; booleans from 1/0, true/false)."""
+    kind = type(getattr(dev, attr))
+    setattr(dev, attr, text in ("1", "true", "True") if kind is bool else kind(text))
+
+
 def measure_spikegpu(backend, mode, n_steps, model="LIF 1000 + SpikeMonitor",
                      alternate=None, rounds=3):
     """``alternate``: 'ATTR=V1,V2': after the warm-up, ``rounds`` rounds of
@@ -154,8 +161,7 @@ def measure_spikegpu(backend, mode, n_steps, model="LIF 1000 + SpikeMonitor",
         side = {v: [] for v in values.split(",")}
         for _ in range(rounds):
             for v in side:
-                kind = type(getattr(dev, attr))
-                setattr(dev, attr, v in ("1", "true", "True") if kind is bool else kind(v))
+                set_device_setting(dev, attr, v)
                 _, us, spikes = timed()
                 side[v].append((round(us, 2), spikes))
         out["alternate"] = {attr: side}
