@@ -73,6 +73,10 @@ class GPUDevice(Device):
         #: __launch_bounds__: fewer registers a thread) and gets: 'auto'
         #: (stepkernel.MIN_BLOCKS_LARGE for large steps, else 1) or a number
         self.grid_min_blocks = os.environ.get("SPIKEGPU_GRID_MIN_BLOCKS", "auto")
+        #: a spike queue's entries position-major (entry p of slot s at p * Q
+        #: + s: a step's few entries of all slots share a few pages) instead
+        #: of slot-major (s * capacity + p: a page per slot; synqueue.py)
+        self.queue_interleave = os.environ.get("SPIKEGPU_QUEUE_INTERLEAVE", "1") == "1"
         #: threads per block of the grid-wide fused kernel (at most the
         #: backend's max_work_group)
         self.grid_local_size = int(os.environ.get("SPIKEGPU_GRID_LOCAL_SIZE", "256"))

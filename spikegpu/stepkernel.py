@@ -303,7 +303,8 @@ def plan(device, entries, clock_arrays, profile=False):
                 groups[k] = _mark_dynamic(g, L, device.grid_run_passes,
                                           device.grid_dynamic_runs, device.grid_unit_width)
     min_blocks = _min_blocks(device, groups) if grid else 1
-    name, text = _kernel_text(groups, profile, grid, pointers, min_blocks)
+    name, text = _kernel_text(groups, profile, grid, pointers, min_blocks,
+                              max(device.grid_blocks_per_cu, min_blocks) * be.compute_units)
     return StepKernel(device, groups, clock_arrays, name, text, profile, grid, pointers,
                       min_blocks)
 
@@ -528,22 +529,27 @@ def counts_words(groups):
     return COUNTS0 + sum(_counts_size(g) for g in groups)
 
 
-def _count_group(groups, k):
+def _count_group(groups, k, blocks=None):
     """An earlier group of the step that can count group k's dynamic
     members' work (`_dynamic_prologue`) for it, or None: one whose members
-    and those after it up to k leave the members' queue counters alone; of
-    those, the one of fewest work-groups (its last block likely idle).
-    Every block of group k then reads the counts (two contiguous loads)
-    instead of reading each member's queue (3 dependent loads into 2x64
-    scattered small arrays for the microcircuit: 6 of its ~7 us prologue,
-    README)."""
+    and those after it up to k leave the members' queue counters alone.
+    Its last block counts: of those groups, the one of most work-groups
+    below ``blocks`` (the last block idle in a long group), else the one
+    of fewest.  Every block of group k then reads the counts (two
+    contiguous loads) instead of reading each member's queue (3 dependent
+    loads into 2x64 scattered small arrays for the microcircuit: 6 of its
+    ~7 us prologue, README)."""
     queues = {id(m.arrays[i]) for m in groups[k] if m.dynamic for i in m.dynamic[:2]}
     ok = []
     for e in range(k - 1, -1, -1):
         if any(id(a) in queues for m in groups[e] for a in m.arrays):
             break
         ok.append(e)
-    return min(ok, key=lambda e: (sum(m.groups for m in groups[e]), e)) if ok else None
+    size = {e: sum(m.groups for m in groups[e]) for e in ok}
+    idle = [e for e in ok if blocks is not None and size[e] < blocks]
+    if idle:
+        return max(idle, key=lambda e: (size[e], -e))
+    return min(ok, key=lambda e: (size[e], e)) if ok else None
 
 
 def _counted_in(prologue, nd, at):
@@ -580,12 +586,14 @@ def _phase_stamps(at):
     return out
 
 
-def _kernel_text(groups, profile=False, grid=False, pointers=False, min_blocks=1):
+def _kernel_text(groups, profile=False, grid=False, pointers=False, min_blocks=1,
+                 n_blocks=None):
     """The step kernel (its name, its source): parameters _a<k> for the
     members' arrays (``pointers``: one buffer of their addresses), the
     table, the RNG key, the clock's timestep (the random numbers' counter),
     the number of steps (``profile``: then the cycle counts per group);
-    the grid form's blocks per multiprocessor (``min_blocks``, CUDA)."""
+    the grid form's blocks per multiprocessor (``min_blocks``, CUDA) and
+    about how many blocks it will have (``n_blocks``)."""
     members = [m for g in groups for m in g]
     arrays = unique_arrays(members)
     index = {id(a): k for k, (a, _) in enumerate(arrays)}
@@ -629,7 +637,7 @@ def _kernel_text(groups, profile=False, grid=False, pointers=False, min_blocks=1
             at = _phase_slot(groups, members, k)
             prologue, nd = "", 0
             if any(m.dynamic for m in g):
-                e = _count_group(groups, k)
+                e = _count_group(groups, k, n_blocks)
                 prologue, nd = _dynamic_prologue(
                     g, arg, counts_at=at + 4 if profile and e is None else None)
                 if e is not None:   # counted in group e, read here

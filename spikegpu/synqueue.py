@@ -32,6 +32,10 @@ synapse k, template keyword `_sg_identity`).  Then one of two structures:
   code to the synapses of the bundles in the slot of now, 'advance'
   clears it and moves the head.  A source puts at most one bundle (one
   per delay) into a slot, so a slot holds at most n_bundles entries.
+  Entry p of slot s is at p * Q + s (position-major, `GPUDevice.
+  queue_interleave`): a step's few entries of all slots lie on a few pages,
+  not on a page of each slot (s * n_bundles + p), which for many large
+  pathways kept the GPU's address translation missing.
   Events in flight carried over from another structure (lists of synapse
   indices, not necessarily whole bundles) extend the position array
   (`_sg_rowsyn` beyond the CSR) and get extra bundles (of at most
@@ -316,10 +320,20 @@ class SynapseQueue(_Propagation):
         # slots are read up to their count: only the extra bundles' entries
         # need values
         be = device.backend
+        self.interleaved = device.queue_interleave
         queue = be.alloc(4 * max(1, self.Q * self.cap))
-        for r, ids in enumerate(plan.slots):
-            if ids:
-                be.upload(queue, np.array(ids, dtype=np.int32), offset_bytes=4 * r * self.cap)
+        if self.interleaved:
+            longest = max(len(ids) for ids in plan.slots)
+            if longest:
+                first = np.zeros((longest, self.Q), dtype=np.int32)
+                for r, ids in enumerate(plan.slots):
+                    first[:len(ids), r] = ids
+                be.upload(queue, first.ravel())
+        else:
+            for r, ids in enumerate(plan.slots):
+                if ids:
+                    be.upload(queue, np.array(ids, dtype=np.int32),
+                              offset_bytes=4 * r * self.cap)
         arrays = [("_sg_rowsyn", build.take("rowsyn"))] if "rowsyn" in build.buffers else []
         super().__init__(device, pathway, layout, arrays + [
                           ("_sg_rowstart", build.take("rowstart")),
@@ -342,7 +356,7 @@ class SynapseQueue(_Propagation):
 
     def template_kwds(self, serial):
         kw = super().template_kwds(serial)
-        kw.update(_sg_Q=self.Q, _sg_cap=self.cap,
+        kw.update(_sg_Q=self.Q, _sg_cap=self.cap, _sg_qinter=self.interleaved,
                   _sg_brows="serial" if serial else self.brows, _sg_bmaxrow=self.bmaxrow,
                   _sg_bwidth=self.bwidth, _sg_mindelay=self.steps_min,
                   _sg_dendritic=self.dendritic is not None)
@@ -372,11 +386,14 @@ class SynapseQueue(_Propagation):
             return []
         # the bundles, read only for events in flight
         bstart, rowsyn = self._read("_sg_bstart"), self._rowsyn()
+        if self.interleaved:    # position-major: the first rows hold them all
+            first = self._read("_sg_queue", 0, int(count.max()) * self.Q).reshape(-1, self.Q)
         out = []
         for r in range(self.Q):
             slot = (head + r) % self.Q
             if count[slot]:
-                ids = self._read("_sg_queue", slot * self.cap, int(count[slot]))
+                ids = first[:count[slot], slot] if self.interleaved else \
+                    self._read("_sg_queue", slot * self.cap, int(count[slot]))
                 syn = np.concatenate([rowsyn[bstart[b]:bstart[b + 1]] for b in ids])
                 if len(syn):
                     out.append((r, syn))
@@ -508,7 +525,7 @@ def _prepare(device, pathway, build, dt, n_src, serial, additive):
     # what decides whether to rebuild: the synapses' sources and delays in
     # steps enter through the checksum
     layout = (n_syn, dt, start, stop, facts.steps_min, facts.steps_max, facts.checksum,
-              additive.key() if additive is not None else None)
+              additive.key() if additive is not None else None, device.queue_interleave)
     homogeneous = facts.steps_min == facts.steps_max
     pq = pathway.queue
     if not isinstance(pq, PathwayQueue):      # created under another device

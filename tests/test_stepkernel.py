@@ -346,8 +346,9 @@ def test_counts_come_from_an_earlier_group(monkeypatch, name):
 
 def test_counting_group_choice():
     """`stepkernel._count_group`: of the earlier groups that leave the
-    queues alone, the one of fewest work-groups; none past a group that
-    uses a queue's counters."""
+    queues alone, the largest whose work-groups leave the last block idle
+    (it counts while the others work), else the smallest; none past a
+    group that uses a queue's counters."""
     from types import SimpleNamespace as NS
     from spikegpu import stepkernel
     qc, qh, other = object(), object(), object()
@@ -355,12 +356,14 @@ def test_counting_group_choice():
 
     def group(n, *arrays):
         return [NS(arrays=list(arrays) or [other], dynamic=None, groups=n)]
-    groups = [group(302), group(1), group(381), [dyn]]
-    assert stepkernel._count_group(groups, 3) == 1
-    groups[1] = group(1, qh)                                   # a push into the queue
+    groups = [group(302), group(381), group(1), [dyn]]
+    assert stepkernel._count_group(groups, 3, 396) == 1
+    assert stepkernel._count_group(groups, 3, 300) == 2      # none idle: the smallest
     assert stepkernel._count_group(groups, 3) == 2
-    groups[2] = group(381, qc)
-    assert stepkernel._count_group(groups, 3) is None
+    groups[1] = group(381, qh)                                 # a push into the queue
+    assert stepkernel._count_group(groups, 3, 396) == 2
+    groups[2] = group(1, qc)
+    assert stepkernel._count_group(groups, 3, 396) is None
 
 
 def test_min_blocks_follow_the_largest_group(monkeypatch):

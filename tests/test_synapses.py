@@ -495,6 +495,41 @@ def test_delay_changes_between_runs(backend):
     compare(backend, delay_changes)
 
 
+def with_queue_layout(fn, interleaved):
+    """``fn`` with the spike queues' entries slot-major or position-major
+    (GPUDevice.queue_interleave); 'switch': the layout changes at every run
+    (queues rebuilt, their spikes in flight carried over)."""
+    def run_it():
+        dev = brian2.get_device()
+        if interleaved == "switch":
+            from brian2 import Network
+            start = Network.run
+
+            def run_switching(self, *args, **kwds):
+                dev.queue_interleave = not dev.queue_interleave
+                return start(self, *args, **kwds)
+            Network.run = run_switching
+            try:
+                return fn()
+            finally:
+                Network.run = start
+        dev.queue_interleave = interleaved
+        return fn()
+    return run_it
+
+
+@pytest.mark.parametrize("layout", [False, True, "switch"])
+def test_queue_layouts_agree(backend, layout):
+    """Both layouts of a spike queue (and a change of layout between runs,
+    with spikes in flight) give Brian2's results."""
+    compare(backend, with_queue_layout(delay_changes, layout))
+    out = on_device(backend, with_queue_layout(propagation, layout))
+    default = on_device(backend, propagation)
+    assert set(out) == set(default)
+    for k in out:
+        np.testing.assert_allclose(out[k], default[k], rtol=0, atol=1e-12)
+
+
 def serial_order(delay):
     # v_post = 10*v_post + w writes the order of the applied synapses as
     # digits; several synapses reach one target in one step

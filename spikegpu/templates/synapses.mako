@@ -70,15 +70,18 @@
 ##   thread: a thread per row looping over its items; rows longer than a
 ##           warp are left to a second, work-group-per-row pass
 ##   flat:   a thread per (row, item < longest row, maxrow)
-<%def name="rows(spk, nspk, starts, mapping, maxrow_kw, width_kw)">
+<%def name="rows(spk, nspk, starts, mapping, maxrow_kw, width_kw, stride=None)">
 <%
     warp = c.kw['_sg_warp']
     maxrow = c.kw[maxrow_kw]
+    # row _s of spk: spk[_s], or spk[_s * stride] (an interleaved queue's slot)
+    at = (lambda i: f"{spk}[{i}]") if stride is None else \
+        (lambda i: f"{spk}[(int64_t)({i}) * {stride}]")
 %>
 %if mapping == 'serial':
     if (SG_GID == 0) {
         for (int32_t _s = 0; _s < ${nspk}; _s++) {
-            const int32_t _src = ${spk}[_s];
+            const int32_t _src = ${at('_s')};
             const int32_t _end = ${starts}[_src + 1];
             for (int32_t _k = ${starts}[_src]; _k < _end; _k++) {
                 ${caller.body()}
@@ -92,7 +95,7 @@
     const int32_t _lane = SG_LID % _w;
     if (SG_LID < _per * _w)
     for (int32_t _s = SG_GROUP * _per + SG_LID / _w; _s < ${nspk}; _s += SG_NGROUPS * _per) {
-        const int32_t _src = ${spk}[_s];
+        const int32_t _src = ${at('_s')};
         const int32_t _end = ${starts}[_src + 1];
         for (int32_t _k = ${starts}[_src] + _lane; _k < _end; _k += _w) {
             ${caller.body()}
@@ -101,7 +104,7 @@
     }
 %elif mapping == 'thread':
     for (int64_t _s = SG_GID; _s < ${nspk}; _s += SG_GSIZE) {
-        const int32_t _src = ${spk}[_s];
+        const int32_t _src = ${at('_s')};
         const int32_t _begin = ${starts}[_src], _end = ${starts}[_src + 1];
 %if maxrow > warp:
         if (_end - _begin > ${warp}) continue;
@@ -112,7 +115,7 @@
     }
 %if maxrow > warp:
     for (int32_t _s = SG_GROUP; _s < ${nspk}; _s += SG_NGROUPS) {
-        const int32_t _src = ${spk}[_s];
+        const int32_t _src = ${at('_s')};
         const int32_t _begin = ${starts}[_src], _end = ${starts}[_src + 1];
         if (_end - _begin <= ${warp}) continue;
         for (int32_t _k = _begin + SG_LID; _k < _end; _k += SG_LSIZE) {
@@ -123,7 +126,7 @@
 %elif mapping == 'flat':
 %if maxrow > 0:
     for (int64_t _f = SG_GID; _f < (int64_t)(${nspk}) * ${c.num(maxrow_kw)}; _f += SG_GSIZE) {
-        const int32_t _src = ${spk}[_f / ${c.num(maxrow_kw)}];
+        const int32_t _src = ${at('_f / ' + c.num(maxrow_kw))};
         const int32_t _k = ${starts}[_src] + (int32_t)(_f % ${c.num(maxrow_kw)});
         if (_k < ${starts}[_src + 1]) {
             ${caller.body()}
@@ -179,7 +182,15 @@ ${signature(c, 'advance')}
 }
 %endif
 %else:
-<% dendritic = c.kw.get('_sg_dendritic') %>
+<%
+    dendritic = c.kw.get('_sg_dendritic')
+    # the queue's entry (slot, position): slot-major, or interleaved (position-
+    # major: a step's few entries of all slots share a few pages, synqueue.py)
+    if c.kw.get('_sg_qinter'):
+        qentry = lambda slot, pos: f"(int64_t)({pos}) * {c.num('_sg_Q')} + {slot}"
+    else:
+        qentry = lambda slot, pos: f"(int64_t)({slot}) * {c.num('_sg_cap')} + {pos}"
+%>
 ${signature(c, 'push')}
 {
     ${event_range()}
@@ -216,7 +227,7 @@ ${signature(c, 'push')}
 %else:
             const int32_t _pos = sg_atomic_add_int(&${c.ptr('_sg_qcount')}[_slot], 1);
 %endif
-            ${c.ptr('_sg_queue')}[(int64_t)_slot * ${c.num('_sg_cap')} + _pos] = _k;
+            ${c.ptr('_sg_queue')}[${qentry('_slot', '_pos')}] = _k;
     </%self:rows>
 }
 
@@ -225,12 +236,12 @@ ${signature(c, 'run')}
     ${prologue(c)}
     const int32_t _head = ${c.ptr('_sg_qhead')}[0];
     const int32_t _n = ${c.ptr('_sg_qcount')}[_head];
-    SG_GLOBAL const int32_t *_slot = ${c.ptr('_sg_queue')} + (int64_t)_head * ${c.num('_sg_cap')};
+    SG_GLOBAL const int32_t *_slot = ${c.ptr('_sg_queue')} + ${qentry('_head', '0')};
     const int64_t _vectorisation_idx = -1;
     ${rng(c, '0xFFFFFFFFu')}
     ${code(c.scalar_code)}
     ## rows are the slot's bundles, items their CSR positions
-    <%self:rows spk="_slot" nspk="_n" starts="${c.ptr('_sg_bstart')}" mapping="${c.kw['_sg_brows']}" maxrow_kw="_sg_bmaxrow" width_kw="_sg_bwidth">
+    <%self:rows spk="_slot" nspk="_n" starts="${c.ptr('_sg_bstart')}" mapping="${c.kw['_sg_brows']}" maxrow_kw="_sg_bmaxrow" width_kw="_sg_bwidth" stride="${c.num('_sg_Q') if c.kw.get('_sg_qinter') else None}">
         ${apply(synapse_at)}
     </%self:rows>
 }
@@ -241,7 +252,7 @@ ${signature(c, 'run')}
 ${signature(c, 'bundle')}
 {
     ${prologue(c)}
-    const int32_t _b = ${c.ptr('_sg_queue')}[(int64_t)${c.ptr('_sg_qhead')}[0] * ${c.num('_sg_cap')} + _sg_grp];
+    const int32_t _b = ${c.ptr('_sg_queue')}[${qentry(c.ptr('_sg_qhead') + '[0]', '_sg_grp')}];
     const int64_t _vectorisation_idx = -1;
     ${rng(c, '0xFFFFFFFFu')}
     ${code(c.scalar_code)}
