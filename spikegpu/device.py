@@ -28,6 +28,7 @@ from .codeobject import (CONNECT_TEMPLATES, CUDACodeObject, OpenCLCodeObject, la
                          n_elements)
 from .programs import Programs
 from .randomstate import RandomState
+from .rng_reference import NORMAL_METHODS
 
 logger = get_logger("spikegpu.device")
 
@@ -77,6 +78,12 @@ class GPUDevice(Device):
         #: + s: a step's few entries of all slots share a few pages) instead
         #: of slot-major (s * capacity + p: a page per slot; synqueue.py)
         self.queue_interleave = os.environ.get("SPIKEGPU_QUEUE_INTERLEAVE", "1") == "1"
+        #: how randn() draws (templates/rng.c): 'box-muller' (one Philox
+        #: block, no branches), 'ziggurat' (mostly a table lookup and a
+        #: multiply, rarely a retry) or 'auto': the ziggurat on a CPU device
+        #: (PoCL: ~1.5x faster Brunel-Hakim), Box-Muller on a GPU, where a
+        #: warp waits for its slowest lane's retries (measured slower, README)
+        self.normal_method = os.environ.get("SPIKEGPU_NORMALS", "auto")
         #: threads per block of the grid-wide fused kernel (at most the
         #: backend's max_work_group)
         self.grid_local_size = int(os.environ.get("SPIKEGPU_GRID_LOCAL_SIZE", "256"))
@@ -88,6 +95,16 @@ class GPUDevice(Device):
         #: than the bundle queue (README, "The cortical microcircuit")
         self.dendritic = os.environ.get("SPIKEGPU_DENDRITIC", "0") == "1"
         self._init_state()
+
+    def normals(self):
+        """The normal method this device's kernels are built with."""
+        m = self.normal_method
+        if m == "auto":
+            return "ziggurat" if getattr(self.backend, "is_cpu", False) else "box-muller"
+        if m not in NORMAL_METHODS:
+            raise ValueError(f"normal_method (SPIKEGPU_NORMALS) must be 'auto' or one of "
+                             f"{', '.join(NORMAL_METHODS)}, not {m!r}")
+        return m
 
     def _init_state(self):
         self.arrays = weakref.WeakKeyDictionary()   # Variable -> DeviceArray

@@ -66,7 +66,8 @@ class Programs:
         be = dev.backend
         supports = [c for c in dict.fromkeys(co.support_code for co in codeobjs) if c.strip()]
         kernels = list(dict.fromkeys(co.kernel_text for co in codeobjs))
-        prelude = render_prelude(be.dialect(), real_type(), be.group_size, rng_source())
+        prelude = render_prelude(be.dialect(), real_type(), be.group_size, rng_source(),
+                                 dev.normals())
         source = "\n".join([prelude] + supports + kernels + list(extra))
         program = self.by_source.get((source, tuple(options)))
         if program is None:

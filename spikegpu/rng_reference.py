@@ -1,14 +1,18 @@
 """Numpy reference implementation of ``spikegpu/templates/rng.c``.
 
 Bitwise-identical to the device code (CUDA / OpenCL): Philox4x32-10
-(Random123-compatible), 53-bit uniforms and Box-Muller normals using the
-portable ``_sg_log`` / ``_sg_cospi2`` implementations.  ``fma`` is emulated
+(Random123-compatible), 53-bit uniforms and normals by Box-Muller or by a
+ziggurat (``normal(method=...)``), using the portable ``_sg_log``,
+``_sg_cospi2`` and ``_sg_exp`` implementations.  ``fma`` is emulated
 exactly (vectorised, error-free transformations + round-to-odd).
 """
 import numpy as np
 
-__all__ = ["philox4x32", "uniform", "normal", "fma", "sg_log", "sg_cospi2",
-           "uniform_from_words", "normal_from_words"]
+__all__ = ["philox4x32", "uniform", "normal", "fma", "sg_log", "sg_exp", "sg_cospi2",
+           "uniform_from_words", "normal_from_words", "zig_tables", "NORMAL_METHODS"]
+
+#: how _sg_normal draws (GPUDevice.normal_method)
+NORMAL_METHODS = ("box-muller", "ziggurat")
 
 _M0 = np.uint64(0xD2511F53)
 _M1 = np.uint64(0xCD9E8D57)
@@ -157,6 +161,52 @@ def sg_cospi2(u):
     return np.where(((q + 1) & 2) != 0, -res, res)
 
 
+# ---------------------------------------------------------------- exp
+_EXP_P = (4.13813679705723846039e-08, -1.65339022054652515390e-06,
+          6.61375632143793436117e-05, -2.77777777770155933842e-03,
+          1.66666666666666019037e-01)
+_INVLN2 = 1.44269504088896338700e+00
+
+
+def sg_exp(x):
+    """Replica of ``_sg_exp`` (|x| <= 700)."""
+    x = np.asarray(x, dtype=np.float64)
+    dk = np.floor(fma(x, _INVLN2, 0.5))
+    hi = fma(-dk, _LN2_HI, x)
+    lo = dk * _LN2_LO
+    r = hi - lo
+    t = r * r
+    p = _horner(t, _EXP_P)
+    c = fma(-t, p, r)
+    q = (r * c) / (2.0 - c)
+    y = 1.0 - ((lo - q) - hi)
+    scale = ((dk.astype(np.int64) + 1023) << 52).view(np.float64)
+    return y * scale
+
+
+# ------------------------------------------------------------ ziggurat
+#: 128 layers (Marsaglia & Tsang 2000, with Doornik's 2005 layer index
+#: drawn apart from the uniform): the base strip's edge and the layers' area
+ZIG_R = 3.442619855899
+ZIG_V = 9.91256303526217e-3
+ZIG_LAYERS = 128
+
+
+def zig_tables():
+    """(x, ratio): the layers' right edges x[0..128] (x[0] the base
+    strip's width V / f(R), x[128] = 0) and ratio[i] = x[i+1] / x[i]; the
+    values templates/rng.c holds (tests compare them)."""
+    import math
+    f = math.exp(-0.5 * ZIG_R * ZIG_R)
+    x = [0.0] * (ZIG_LAYERS + 1)
+    x[0], x[1] = ZIG_V / f, ZIG_R
+    for i in range(2, ZIG_LAYERS):
+        x[i] = math.sqrt(-2.0 * math.log(ZIG_V / x[i - 1] + f))
+        f = math.exp(-0.5 * x[i] * x[i])
+    ratio = [x[i + 1] / x[i] for i in range(ZIG_LAYERS)]
+    return np.array(x), np.array(ratio)
+
+
 # ------------------------------------------------------------ distributions
 def _bits53(a, b):
     a = np.asarray(a, dtype=np.uint64)
@@ -168,11 +218,86 @@ def uniform_from_words(o0, o1):
     return _bits53(o0, o1).astype(np.float64) * _TWO_M53
 
 
+_ZX, _ZRATIO = zig_tables()
+_TWO_M52 = 2.0 ** -52
+_TWO_M32 = 2.0 ** -32
+#: a draw's j-th try reads block c1 = call + (j << 24), the tail's extra
+#: uniforms block c1 + (j << 24) + (1 << 23)
+_ZIG_TRY = 1 << 24
+_ZIG_TAIL = 1 << 23
+_ZIG_TRIES = 64
+
+
+def normal(k0, k1, idx, step, stream, call=0, method="box-muller"):
+    """Value returned by ``_sg_normal`` with counter c1 == call, built with
+    ``method`` (GPUDevice.normal_method: 'box-muller', or 'ziggurat' where
+    the prelude defines SG_NORMAL_ZIGGURAT)."""
+    if method == "box-muller":
+        o = philox4x32(idx, call, step, stream, k0, k1)
+        return normal_from_words(*o)
+    if method != "ziggurat":
+        raise ValueError(f"unknown normal method {method!r}")
+    return normal_ziggurat(k0, k1, idx, step, stream, call)
+
+
+def normal_ziggurat(k0, k1, idx, step, stream, call=0):
+    """The ziggurat's draw: tries until one is accepted, try j on its own
+    Philox block."""
+    k0, k1, idx, step, stream = np.broadcast_arrays(
+        _u32(k0), _u32(k1), _u32(idx), _u32(step), _u32(stream))
+    out = np.zeros(idx.shape, dtype=np.float64)
+    todo = np.ones(idx.shape, dtype=bool)
+    for j in range(_ZIG_TRIES):
+        if not todo.any():
+            break
+        w = np.nonzero(todo)
+        c1 = (call + j * _ZIG_TRY) & 0xFFFFFFFF
+        o = philox4x32(idx[w], c1, step[w], stream[w], k0[w], k1[w])
+        u = (_bits53(o[0], o[1]).astype(np.int64) - (1 << 52)).astype(np.float64) * _TWO_M52
+        i = (o[2] & np.uint32(ZIG_LAYERS - 1)).astype(np.int64)
+        xi = _ZX[i]
+        x = u * xi
+        done = np.abs(u) < _ZRATIO[i]
+        res = np.where(done, x, 0.0)
+        tail = ~done & (i == 0)
+        if tail.any():
+            t = np.nonzero(tail)
+            ot = philox4x32(idx[w][t], (c1 + _ZIG_TAIL) & 0xFFFFFFFF, step[w][t],
+                            stream[w][t], k0[w][t], k1[w][t])
+            ua = (_bits53(ot[0], ot[1]) + np.uint64(1)).astype(np.float64) * _TWO_M53
+            ub = (_bits53(ot[2], ot[3]) + np.uint64(1)).astype(np.float64) * _TWO_M53
+            xt = -sg_log(ua) / ZIG_R
+            yt = -sg_log(ub)
+            ok = 2.0 * yt > xt * xt
+            val = np.where(u[t] < 0, -(ZIG_R + xt), ZIG_R + xt)
+            res[t] = np.where(ok, val, 0.0)
+            done[t] = ok
+        wedge = ~done & (i != 0)
+        if wedge.any():
+            g = np.nonzero(wedge)
+            xg, ig = x[g], i[g]
+            x0, x1 = _ZX[ig], _ZX[ig + 1]
+            f0 = sg_exp(0.5 * fma(xg, xg, -(x0 * x0)))
+            f1 = sg_exp(0.5 * fma(xg, xg, -(x1 * x1)))
+            v = o[3][g].astype(np.float64) * _TWO_M32
+            ok = fma(v, f0 - f1, f1) < 1.0
+            res[g] = np.where(ok, xg, 0.0)
+            done[g] = ok
+        sub = out[w]
+        sub[done] = res[done]
+        out[w] = sub
+        left = todo[w]
+        left[done] = False
+        todo[w] = left
+    return out
+
+
 def normal_from_words(o0, o1, o2, o3):
     u1 = (_bits53(o0, o1) + np.uint64(1)).astype(np.float64) * _TWO_M53
     u2 = _bits53(o2, o3).astype(np.float64) * _TWO_M53
     rad = np.sqrt(-2.0 * sg_log(u1))
     return rad * sg_cospi2(u2)
+
 
 
 def uniform(k0, k1, idx, step, stream, call=0):
@@ -182,7 +307,3 @@ def uniform(k0, k1, idx, step, stream, call=0):
     return uniform_from_words(o[0], o[1])
 
 
-def normal(k0, k1, idx, step, stream, call=0):
-    """Value returned by ``_sg_normal`` with counter c1 == call."""
-    o = philox4x32(idx, call, step, stream, k0, k1)
-    return normal_from_words(*o)

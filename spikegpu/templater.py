@@ -70,9 +70,9 @@ class GPUTemplater:
         return self._cache[name]
 
 
-def render_prelude(dialect, real, wg, rng_source):
+def render_prelude(dialect, real, wg, rng_source, normals="box-muller"):
     return _lookup.get_template("prelude.mako").render(
-        dialect=dialect, real=real, wg=wg, rng_source=rng_source)
+        dialect=dialect, real=real, wg=wg, rng_source=rng_source, normals=normals)
 
 
 def render(name, **kwds):

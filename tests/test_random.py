@@ -1,7 +1,7 @@
 """Random numbers on the device: Philox streams, seeds, stochastic equations."""
 import numpy as np
 import pytest
-from brian2 import NeuronGroup, ms, run, seed
+from brian2 import NeuronGroup, get_device, ms, run, seed
 
 from conftest import on_device
 from spikegpu import rng_reference
@@ -15,14 +15,30 @@ def draw(seed_value, n=2000):
     return G.u[:].copy(), G.z[:].copy()
 
 
-def test_rand_matches_reference_stream_bitwise(backend):
-    u, z = on_device(backend, draw, 1234)
+def draw_with_method(seed_value, method):
+    get_device().normal_method = method
+    u, z = draw(seed_value)
+    return u, z, np.array(get_device().normals())
+
+
+@pytest.mark.parametrize("method", ["auto", "box-muller", "ziggurat"])
+def test_rand_matches_reference_stream_bitwise(backend, method):
+    u, z, used = on_device(backend, draw_with_method, 1234, method)
+    assert method == "auto" or str(used) == method
     # first code object after reinit: stream 1; one-off invocation 1
     idx = np.arange(len(u), dtype=np.uint32)
     ref_u = rng_reference.uniform(1234, 0, idx, 1, 1)
     assert np.array_equal(u.view(np.uint64), ref_u.view(np.uint64))
-    ref_z = rng_reference.normal(1234, 0, idx, 2, 2)
+    ref_z = rng_reference.normal(1234, 0, idx, 2, 2, method=str(used))
     assert np.array_equal(z.view(np.uint64), ref_z.view(np.uint64))
+
+
+def test_normal_method_checked():
+    from spikegpu.device import GPUDevice
+    dev = GPUDevice()
+    dev.normal_method = "polar"
+    with pytest.raises(ValueError, match="polar"):
+        dev.normals()
 
 
 def test_seed_reproducible_and_statistics(backend):

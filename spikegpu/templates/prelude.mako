@@ -211,6 +211,9 @@ SG_FN int64_t _sg_timestep(double t, double dt) { return (int64_t)((t + 1e-3 * d
 SG_FN int64_t sg_delay_steps(double delay, double dt) { return (int64_t)(delay / dt + 0.5); }
 SG_FN int32_t _sg_isign(int64_t x) { return (x > 0) - (x < 0); }
 SG_FN int32_t _sg_fsign(double x) { return (x > 0.0) - (x < 0.0); }
+%if normals == 'ziggurat':
+#define SG_NORMAL_ZIGGURAT 1
+%endif
 ${rng_source}
 SG_FN int32_t _sg_poisson_small(_sg_rng_t *r, double lam) {
     double p = exp(-lam), s = p, u = _sg_uniform(r); int32_t x = 0;
