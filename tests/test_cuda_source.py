@@ -24,9 +24,10 @@ def cuda_sources(fn, monkeypatch, fuse):
     def program(self, codeobjs, what, extra=(), options=()):
         prog = orig(self, codeobjs, what, extra, options)
         src = next(s for (s, _), p in self.by_source.items() if p is prog)
+        normals = self.device.normals()     # the ziggurat on PoCL: CUDA gets it too
         ocl = render_prelude("opencl", real_type(), self.device.backend.group_size,
-                             programs.rng_source())
-        cuda = render_prelude("cuda", real_type(), 1024, programs.rng_source())
+                             programs.rng_source(), normals)
+        cuda = render_prelude("cuda", real_type(), 1024, programs.rng_source(), normals)
         assert src.startswith(ocl)
         sources.append((what, cuda + src[len(ocl):]))
         return prog

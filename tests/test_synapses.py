@@ -506,7 +506,8 @@ def with_queue_layout(fn, interleaved):
             start = Network.run
 
             def run_switching(self, *args, **kwds):
-                dev.queue_interleave = not dev.queue_interleave
+                if hasattr(dev, "queue_interleave"):    # not Brian2's runtime
+                    dev.queue_interleave = not dev.queue_interleave
                 return start(self, *args, **kwds)
             Network.run = run_switching
             try:
