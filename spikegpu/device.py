@@ -84,6 +84,10 @@ class GPUDevice(Device):
         #: (PoCL: ~1.5x faster Brunel-Hakim), Box-Muller on a GPU, where a
         #: warp waits for its slowest lane's retries (measured slower, README)
         self.normal_method = os.environ.get("SPIKEGPU_NORMALS", "auto")
+        #: work-items of the one-work-group fused step kernel ('auto': the
+        #: backend's group size on a GPU, stepkernel.CPU_FUSED_LOCAL_SIZE on
+        #: a CPU device)
+        self.fused_local_size = os.environ.get("SPIKEGPU_FUSED_LOCAL_SIZE", "auto")
         #: threads per block of the grid-wide fused kernel (at most the
         #: backend's max_work_group)
         self.grid_local_size = int(os.environ.get("SPIKEGPU_GRID_LOCAL_SIZE", "256"))
