@@ -74,6 +74,10 @@ class GPUDevice(Device):
         #: __launch_bounds__: fewer registers a thread) and gets: 'auto'
         #: (stepkernel.MIN_BLOCKS_LARGE for large steps, else 1) or a number
         self.grid_min_blocks = os.environ.get("SPIKEGPU_GRID_MIN_BLOCKS", "auto")
+        #: the grid form compacts a large group's threshold events with a
+        #: look-back in one group instead of a second group for the merge
+        #: (stepkernel._lookback_thresholds)
+        self.grid_threshold_lookback = os.environ.get("SPIKEGPU_GRID_LOOKBACK", "1") == "1"
         #: a spike queue's entries position-major (entry p of slot s at p * Q
         #: + s: a step's few entries of all slots share a few pages) instead
         #: of slot-major (s * capacity + p: a page per slot; synqueue.py)

@@ -68,11 +68,16 @@ def member_of(device, section):
         body = "_sg_tick_event_body" if is_event_clock(section.clock) else "_sg_tick_body"
         return Member(body, arrays(device, section.clock), ["int64_t", "double", "double"], [],
                       standard=False)
-    return Member(f"{co.kernel_name}_{section.suffix}_body",
+    return body_member(device, co, section.suffix, section.policy, section.name)
+
+
+def body_member(device, co, suffix, policy, owner_name):
+    """The member calling code object ``co``'s body ``suffix``."""
+    return Member(f"{co.kernel_name}_{suffix}_body",
                   [device.arrays[var] for _, var in co.params],
                   [c_type(var.dtype) for _, var in co.params], list(co.fields),
-                  co.ctx.locals.get(section.suffix, []), codeobj=co, policy=section.policy,
-                  owner_name=section.name)
+                  co.ctx.locals.get(suffix, []), codeobj=co, policy=policy,
+                  owner_name=owner_name)
 
 
 def own_groups(device, member, L):

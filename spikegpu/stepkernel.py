@@ -31,8 +31,9 @@ import hashlib
 
 import numpy as np
 
-from .merged import (EVENT_POLICIES, assign_groups, dispatch, fill_table, find_member, local_decls,
-                     member_of, table_row_words, unique_arrays)
+from .merged import (EVENT_POLICIES, assign_groups, body_member, dispatch, fill_table,
+                     find_member, local_decls, member_of, own_groups, table_row_words,
+                     unique_arrays)
 from .stepplan import Barrier
 
 #: launch policies whose kernels are correct with a single work-group (all
@@ -299,6 +300,8 @@ def plan(device, entries, clock_arrays, profile=False):
     if pointers and not be.supports_pointer_table:
         return None         # too many arguments for one kernel on this device
     if grid:
+        if device.grid_threshold_lookback:
+            groups = _lookback_thresholds(device, groups)
         L = grid_local_size(device)
         for k, g in enumerate(groups):
             assign_groups(device, g, L)
@@ -322,6 +325,49 @@ def plan(device, entries, clock_arrays, profile=False):
 #: 23.4 us with three: its state update spills at 80 registers; Brunel-
 #: Hakim 1e4 the same)
 MIN_BLOCKS_LARGE = 3
+
+
+def _lookback_thresholds(device, groups):
+    """The grid form: a large group's threshold (its 'blocks' compaction in
+    group k, its 'merge' in a later group j) compacts and writes the
+    eventspace in group k by a look-back (threshold.mako, 'lookback'),
+    and its published counts are cleared in the group after k (the step's
+    first group if k is its last); a group left empty goes.  Only where
+    nothing else in groups k..j-1 touches the eventspace (the look-back
+    writes it earlier than the merge did) and each of its work-groups
+    takes one block (the look-back waits only on lower work-groups)."""
+    for k in range(len(groups)):
+        for m in list(groups[k]):
+            co = m.codeobj
+            if co is None or not co.extra.get("_sg_multiblock") or \
+                    not m.body.endswith("_blocks_body"):
+                continue
+            merge = [(j, x) for j in range(k + 1, len(groups)) for x in groups[j]
+                     if x.codeobj is co and x.body.endswith("_merge_body")]
+            if len(merge) != 1 or len(groups) < 2:
+                continue
+            j, mm = merge[0]
+            espace = device.arrays[co.eventspace_var]
+            if any(x is not m and any(a is espace for a in x.arrays)
+                   for g in groups[k:j] for x in g):
+                continue
+            look = body_member(device, co, "lookback", m.policy, m.owner_name)
+            if own_groups(device, look, grid_local_size(device)) != co.extra["_sg_nblocks"]:
+                continue
+            # the clear's group: the next that is not k and keeps a member
+            later = [(k + d) % len(groups) for d in range(1, len(groups))]
+            later = [c for c in later if c != j or len(groups[j]) > 1]
+            if not later:
+                continue        # the step would be this group alone
+            c = later[0]
+            clear = body_member(device, co, "clear", "single", m.owner_name)
+            groups = [list(g) for g in groups]
+            groups[k] = sorted([x for x in groups[k] if x is not m] + [look],
+                               key=lambda x: x.body)
+            groups[j] = [x for x in groups[j] if x is not mm]
+            groups[c] = sorted(groups[c] + [clear], key=lambda x: x.body)
+            return _lookback_thresholds(device, [g for g in groups if g])   # the next one
+    return groups
 
 
 def _min_blocks(device, groups):

@@ -183,6 +183,44 @@ SG_FN void sg_grid_sync(SG_GRID_BAR_T *bar) {
     SG_BARRIER();
 }
 #endif
+## A value one work-group publishes for others of the same grid-form launch
+## to wait for (the threshold's look-back, threshold.mako): a release store
+## and acquire loads at device scope (atomics on other OpenCL devices).
+#if ${'1' if dialect == 'cuda' else 'defined(SG_NV_PTX)'}
+SG_FN void sg_publish_int(SG_GLOBAL int32_t *p, const int32_t v) {
+%if dialect == 'cuda':
+#if __CUDA_ARCH__ < 700
+    __threadfence();
+    *(volatile int32_t *)p = v;
+#else
+%endif
+    asm volatile("st.release.gpu.u32 [%0], %1;" :: "l"(p), "r"(v) : "memory");
+%if dialect == 'cuda':
+#endif
+%endif
+}
+SG_FN int32_t sg_poll_int(SG_GLOBAL int32_t *p) {
+    int32_t v;
+%if dialect == 'cuda':
+#if __CUDA_ARCH__ < 700
+    v = *(volatile int32_t *)p;
+    __threadfence();
+#else
+%endif
+    asm volatile("ld.acquire.gpu.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+%if dialect == 'cuda':
+#endif
+%endif
+    return v;
+}
+#else
+SG_FN void sg_publish_int(SG_GLOBAL int32_t *p, const int32_t v) {
+    atomic_xchg((SG_GLOBAL volatile int *)p, v);
+}
+SG_FN int32_t sg_poll_int(SG_GLOBAL int32_t *p) {
+    return atomic_add((SG_GLOBAL volatile int *)p, 0);
+}
+#endif
 ## A body's grid: work-group _sg_grp of _sg_ng (body parameters).  A kernel
 ## of its own passes its launch's grid; a merged launch gives each object
 ## its part of the grid; the fused step kernel, its one work-group.

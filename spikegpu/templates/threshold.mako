@@ -6,13 +6,20 @@
 ## later kernels or, in the fused step kernel, after a full barrier).
 ## Large groups (c.kw['_sg_multiblock']): every work-group compacts its own
 ## elements into a scratch segment ('blocks'), one work-group concatenates
-## the segments in order ('merge').
+## the segments in order ('merge').  The grid form (stepkernel.
+## _lookback_thresholds) runs 'lookback' instead: each work-group publishes
+## its count, adds those of the blocks before it (a look-back: all blocks
+## are resident and take their work-groups in increasing order, so the ones
+## waited for run) and writes its events to the eventspace itself, so no
+## group of the step is left for the merge; 'clear' resets the published
+## counts, in a later group.
 ## USES_VARIABLES { N }
 ## LOCAL run: int32_t _sg_scan[SG_WG]
 ## LOCAL run: int32_t _sg_base[1]
 ## LOCAL blocks: int32_t _sg_scan[SG_WG]
 ## LOCAL merge: int32_t _sg_scan[SG_WG]
 ## LOCAL merge: int32_t _sg_base[1]
+## LOCAL lookback: int32_t _sg_scan[SG_WG]
 <%namespace file="common.mako" import="*"/>
 <%def name="evaluate(idx)">
         int32_t _flag = 0;
@@ -97,6 +104,52 @@ ${signature(c, 'merge')}
         SG_BARRIER_LOCAL();
     }
     if (SG_LID == 0) ${c.eventspace}[${c.eventspace_n}] = _sg_base[0];
+}
+
+## a block's count is published as 0x40000000 | count (0: not yet, 'clear')
+<% published = '0x40000000' %>
+${signature(c, 'lookback')}
+{
+    ${prologue(c)}
+    ${shared(c, 'lookback')}
+    const int64_t _N = ${c.eventspace_n};
+    const int64_t _vectorisation_idx = -1;
+    ${rng(c, '0xFFFFFFFFu')}
+    ${code(c.scalar_code)}
+    const int32_t _bsize = ${c.num('_sg_bsize')};
+    const int32_t _nblocks = ${c.num('_sg_nblocks')};
+    for (int32_t _blk = SG_GROUP; _blk < _nblocks; _blk += SG_NGROUPS) {
+        const int64_t _first = (int64_t)_blk * _bsize;
+        int32_t _count = 0;
+        for (int32_t _c = 0; _c < _bsize; _c += SG_LSIZE) {
+            const int64_t _e = (_c + SG_LID < _bsize) ? _first + _c + SG_LID : _N;
+            ${evaluate('_e')}
+            sg_group_scan(_sg_scan, _flag);   // inclusive prefix sums in _sg_scan
+            if (_flag) ${c.ptr('_sg_tscratch')}[_first + _count + _sg_scan[SG_LID] - 1] = (int32_t)_e;
+            _count += _sg_scan[SG_LSIZE - 1];
+            SG_BARRIER_LOCAL();
+        }
+        if (SG_LID == 0) sg_publish_int(&${c.ptr('_sg_tcount')}[_blk], ${published} | _count);
+        ## the events of the blocks before this one
+        int32_t _before = 0;
+        for (int32_t _j = SG_LID; _j < _blk; _j += SG_LSIZE) {
+            int32_t _s;
+            do { _s = sg_poll_int(&${c.ptr('_sg_tcount')}[_j]); } while (!(_s & ${published}));
+            _before += _s & (${published} - 1);
+        }
+        sg_group_scan(_sg_scan, _before);
+        const int32_t _base = _sg_scan[SG_LSIZE - 1];
+        SG_BARRIER();       // this block's scratch writes, read by other threads below
+        for (int32_t _k = SG_LID; _k < _count; _k += SG_LSIZE)
+            ${c.eventspace}[_base + _k] = ${c.ptr('_sg_tscratch')}[_first + _k];
+        if (_blk == _nblocks - 1 && SG_LID == 0) ${c.eventspace}[_N] = _base + _count;
+    }
+}
+
+${signature(c, 'clear')}
+{
+    for (int64_t _j = SG_GID; _j < ${c.num('_sg_nblocks')}; _j += SG_GSIZE)
+        ${c.ptr('_sg_tcount')}[_j] = 0;
 }
 %endif
 
