@@ -344,6 +344,41 @@ def test_counts_come_from_an_earlier_group(monkeypatch, name):
         assert "_sg_dp[SG_LID] = _pre[SG_LID]" in text
 
 
+def test_threshold_lookback_replaces_the_merge_group():
+    """The grid form runs a large group's threshold as one look-back body
+    (`stepkernel._lookback_thresholds`): its merge's group goes, the
+    published counts are cleared in the group after; not where another
+    member of those groups touches the eventspace.  (Results: the grid
+    tests above, 'large_group'.)"""
+    import spikegpu
+    from types import SimpleNamespace as NS
+    from spikegpu import stepkernel
+    brian2.set_device("gpu_standalone", backend="opencl")
+    dev = spikegpu.gpu_standalone_device
+    try:
+        MODELS["large_group"][0]()
+        groups = stepkernel.member_groups(dev, dev.last_plan)
+        looked = stepkernel._lookback_thresholds(dev, [list(g) for g in groups])
+        kinds = [[m.body.rsplit("_", 2)[-2] for m in g] for g in looked]
+        k = next(k for k, g in enumerate(kinds) if "lookback" in g)
+        espace = next(m for g in groups for m in g if m.body.endswith("_blocks_body"))
+        espace = dev.arrays[espace.codeobj.eventspace_var]
+        blocked = [list(g) for g in groups]
+        kb = next(k for k, g in enumerate(blocked) if any(m.body.endswith("_blocks_body") for m in g))
+        blocked[kb].append(NS(codeobj=None, body="x", arrays=[espace]))
+        unchanged = stepkernel._lookback_thresholds(dev, blocked)
+        _, text = stepkernel._kernel_text(looked, grid=True)
+    finally:
+        brian2.device.reinit()
+        brian2.set_device("runtime")
+    assert len(looked) == len(groups) - 1
+    assert not any("merge" in g or "blocks" in g for g in kinds)
+    assert "clear" in kinds[(k + 1) % len(kinds)] and "clear" not in kinds[k]
+    assert "_lookback_body(" in text and "_clear_body(" in text
+    assert len(unchanged) == len(groups)
+    assert any(m.body.endswith("_merge_body") for g in unchanged for m in g)
+
+
 def test_counting_group_choice():
     """`stepkernel._count_group`: of the earlier groups that leave the
     queues alone, the largest whose work-groups leave the last block idle
