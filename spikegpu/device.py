@@ -85,7 +85,7 @@ class GPUDevice(Device):
         #: how randn() draws (templates/rng.c): 'box-muller' (one Philox
         #: block, no branches), 'ziggurat' (mostly a table lookup and a
         #: multiply, rarely a retry) or 'auto': the ziggurat on a CPU device
-        #: (PoCL: ~1.5x faster Brunel-Hakim), Box-Muller on a GPU, where a
+        #: (PoCL: Brunel-Hakim 1,000 ~2x faster), Box-Muller on a GPU, where a
         #: warp waits for its slowest lane's retries (measured slower, README)
         self.normal_method = os.environ.get("SPIKEGPU_NORMALS", "auto")
         #: work-items of the one-work-group fused step kernel ('auto': the

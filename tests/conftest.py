@@ -67,7 +67,13 @@ def _fresh_brian(request):
     spikegpu.gpu_standalone_device.use_graphs = True
     spikegpu.gpu_standalone_device.fuse = {"0": False, "1": True, "grid": "grid"}.get(
         os.environ.get("SPIKEGPU_FUSE", ""), "auto")
+    # the device outlives the test: settings a test changes (grid_min_blocks,
+    # queue_interleave, normal_method, ...) go back to what they were
+    dev = spikegpu.gpu_standalone_device
+    settings = {k: v for k, v in vars(dev).items() if isinstance(v, (bool, int, float, str))}
     yield
+    for k, v in settings.items():
+        setattr(dev, k, v)
     from brian2.devices.device import reinit_devices
     reinit_devices()
     brian2.set_device("runtime")

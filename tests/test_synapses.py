@@ -501,21 +501,27 @@ def with_queue_layout(fn, interleaved):
     (queues rebuilt, their spikes in flight carried over)."""
     def run_it():
         dev = brian2.get_device()
+        if not hasattr(dev, "queue_interleave"):    # Brian2's runtime
+            return fn()
+        before = dev.queue_interleave
         if interleaved == "switch":
             from brian2 import Network
             start = Network.run
 
             def run_switching(self, *args, **kwds):
-                if hasattr(dev, "queue_interleave"):    # not Brian2's runtime
-                    dev.queue_interleave = not dev.queue_interleave
+                dev.queue_interleave = not dev.queue_interleave
                 return start(self, *args, **kwds)
             Network.run = run_switching
             try:
                 return fn()
             finally:
                 Network.run = start
+                dev.queue_interleave = before   # the device outlives the test
         dev.queue_interleave = interleaved
-        return fn()
+        try:
+            return fn()
+        finally:
+            dev.queue_interleave = before
     return run_it
 
 
