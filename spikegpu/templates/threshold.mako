@@ -37,6 +37,33 @@
 %endif
         }
 </%def>
+## A large group's body ('blocks', 'lookback'): a block of _bsize elements
+## per work-group (one work-group, in the fused step kernel, walks all
+## blocks), compacted in chunks of its size into the block's scratch
+## segment, _count its events; then the caller's code for the block.
+<%def name="each_block(block)">
+    ${prologue(c)}
+    ${shared(c, block)}
+    const int64_t _N = ${c.eventspace_n};
+    const int64_t _vectorisation_idx = -1;
+    ${rng(c, '0xFFFFFFFFu')}
+    ${code(c.scalar_code)}
+    const int32_t _bsize = ${c.num('_sg_bsize')};
+    const int32_t _nblocks = ${c.num('_sg_nblocks')};
+    for (int32_t _blk = SG_GROUP; _blk < _nblocks; _blk += SG_NGROUPS) {
+        const int64_t _first = (int64_t)_blk * _bsize;
+        int32_t _count = 0;
+        for (int32_t _c = 0; _c < _bsize; _c += SG_LSIZE) {
+            const int64_t _e = (_c + SG_LID < _bsize) ? _first + _c + SG_LID : _N;
+            ${evaluate('_e')}
+            sg_group_scan(_sg_scan, _flag);   // inclusive prefix sums in _sg_scan
+            if (_flag) ${c.ptr('_sg_tscratch')}[_first + _count + _sg_scan[SG_LID] - 1] = (int32_t)_e;
+            _count += _sg_scan[SG_LSIZE - 1];
+            SG_BARRIER_LOCAL();
+        }
+        ${caller.body()}
+    }
+</%def>
 %if not c.kw.get('_sg_multiblock'):
 ${signature(c, 'run')}
 {
@@ -61,28 +88,9 @@ ${signature(c, 'run')}
 %else:
 ${signature(c, 'blocks')}
 {
-    ${prologue(c)}
-    ${shared(c, 'blocks')}
-    const int64_t _N = ${c.eventspace_n};
-    const int64_t _vectorisation_idx = -1;
-    ${rng(c, '0xFFFFFFFFu')}
-    ${code(c.scalar_code)}
-    ## a block of _bsize elements per work-group; one work-group (the fused
-    ## step kernel) walks all blocks, in chunks of its size
-    const int32_t _bsize = ${c.num('_sg_bsize')};
-    for (int32_t _blk = SG_GROUP; _blk < ${c.num('_sg_nblocks')}; _blk += SG_NGROUPS) {
-        const int64_t _first = (int64_t)_blk * _bsize;
-        int32_t _count = 0;
-        for (int32_t _c = 0; _c < _bsize; _c += SG_LSIZE) {
-            const int64_t _e = (_c + SG_LID < _bsize) ? _first + _c + SG_LID : _N;
-            ${evaluate('_e')}
-            sg_group_scan(_sg_scan, _flag);   // inclusive prefix sums in _sg_scan
-            if (_flag) ${c.ptr('_sg_tscratch')}[_first + _count + _sg_scan[SG_LID] - 1] = (int32_t)_e;
-            _count += _sg_scan[SG_LSIZE - 1];
-            SG_BARRIER_LOCAL();
-        }
+    <%self:each_block block="blocks">
         if (SG_LID == 0) ${c.ptr('_sg_tcount')}[_blk] = _count;
-    }
+    </%self:each_block>
 }
 
 ${signature(c, 'merge')}
@@ -110,25 +118,7 @@ ${signature(c, 'merge')}
 <% published = '0x40000000' %>
 ${signature(c, 'lookback')}
 {
-    ${prologue(c)}
-    ${shared(c, 'lookback')}
-    const int64_t _N = ${c.eventspace_n};
-    const int64_t _vectorisation_idx = -1;
-    ${rng(c, '0xFFFFFFFFu')}
-    ${code(c.scalar_code)}
-    const int32_t _bsize = ${c.num('_sg_bsize')};
-    const int32_t _nblocks = ${c.num('_sg_nblocks')};
-    for (int32_t _blk = SG_GROUP; _blk < _nblocks; _blk += SG_NGROUPS) {
-        const int64_t _first = (int64_t)_blk * _bsize;
-        int32_t _count = 0;
-        for (int32_t _c = 0; _c < _bsize; _c += SG_LSIZE) {
-            const int64_t _e = (_c + SG_LID < _bsize) ? _first + _c + SG_LID : _N;
-            ${evaluate('_e')}
-            sg_group_scan(_sg_scan, _flag);   // inclusive prefix sums in _sg_scan
-            if (_flag) ${c.ptr('_sg_tscratch')}[_first + _count + _sg_scan[SG_LID] - 1] = (int32_t)_e;
-            _count += _sg_scan[SG_LSIZE - 1];
-            SG_BARRIER_LOCAL();
-        }
+    <%self:each_block block="lookback">
         if (SG_LID == 0) sg_publish_int(&${c.ptr('_sg_tcount')}[_blk], ${published} | _count);
         ## the events of the blocks before this one
         int32_t _before = 0;
@@ -143,7 +133,7 @@ ${signature(c, 'lookback')}
         for (int32_t _k = SG_LID; _k < _count; _k += SG_LSIZE)
             ${c.eventspace}[_base + _k] = ${c.ptr('_sg_tscratch')}[_first + _k];
         if (_blk == _nblocks - 1 && SG_LID == 0) ${c.eventspace}[_N] = _base + _count;
-    }
+    </%self:each_block>
 }
 
 ${signature(c, 'clear')}
