@@ -75,8 +75,8 @@ class StepKernel:
         if self.grid:
             self.local_size = grid_local_size(self.device)
             self.coop = be.cooperative_kernel(program, self.name)
-            want = max(self.device.grid_blocks_per_cu, self.min_blocks)
-            per_cu = max(1, min(want, be.resident_groups(self.coop, self.local_size)))
+            per_cu = max(1, min(blocks_per_cu(self.device, self.min_blocks),
+                                be.resident_groups(self.coop, self.local_size)))
             self.blocks = per_cu * be.compute_units
             self.launch_info = dict(blocks=self.blocks, local_size=self.local_size,
                                     min_blocks=self.min_blocks,
@@ -232,6 +232,13 @@ def _phase_slot(groups, members, k=0):
     return len(groups) + 2 * len(members) + len(PHASES) * k
 
 
+def blocks_per_cu(device, min_blocks):
+    """The grid form's blocks a compute unit: what the device asks for, at
+    least what the launch bounds were written for (the launch takes fewer
+    where fewer are resident)."""
+    return max(device.grid_blocks_per_cu, min_blocks)
+
+
 def grid_local_size(device):
     return max(32, min(device.backend.max_work_group, device.grid_local_size))
 
@@ -310,7 +317,7 @@ def plan(device, entries, clock_arrays, profile=False):
                                           device.grid_dynamic_runs, device.grid_unit_width)
     min_blocks = _min_blocks(device, groups) if grid else 1
     name, text = _kernel_text(groups, profile, grid, pointers, min_blocks,
-                              max(device.grid_blocks_per_cu, min_blocks) * be.compute_units)
+                              blocks_per_cu(device, min_blocks) * be.compute_units)
     return StepKernel(device, groups, clock_arrays, name, text, profile, grid, pointers,
                       min_blocks)
 
@@ -344,7 +351,7 @@ def _lookback_thresholds(device, groups):
                 continue
             merge = [(j, x) for j in range(k + 1, len(groups)) for x in groups[j]
                      if x.codeobj is co and x.body.endswith("_merge_body")]
-            if len(merge) != 1 or len(groups) < 2:
+            if len(merge) != 1:
                 continue
             j, mm = merge[0]
             espace = device.arrays[co.eventspace_var]
