@@ -358,13 +358,13 @@ def test_threshold_lookback_replaces_the_merge_group():
     try:
         MODELS["large_group"][0]()
         groups = stepkernel.member_groups(dev, dev.last_plan)
-        looked = stepkernel._lookback_thresholds(dev, [list(g) for g in groups])
+        looked = stepkernel._lookback_thresholds(dev, groups)    # (it copies)
         kinds = [[m.body.rsplit("_", 2)[-2] for m in g] for g in looked]
         k = next(k for k, g in enumerate(kinds) if "lookback" in g)
-        espace = next(m for g in groups for m in g if m.body.endswith("_blocks_body"))
-        espace = dev.arrays[espace.codeobj.eventspace_var]
+        kb, blocks = next((k, m) for k, g in enumerate(groups) for m in g
+                          if m.body.endswith("_blocks_body"))
+        espace = dev.arrays[blocks.codeobj.eventspace_var]
         blocked = [list(g) for g in groups]
-        kb = next(k for k, g in enumerate(blocked) if any(m.body.endswith("_blocks_body") for m in g))
         blocked[kb].append(NS(codeobj=None, body="x", arrays=[espace]))
         unchanged = stepkernel._lookback_thresholds(dev, blocked)
         _, text = stepkernel._kernel_text(looked, grid=True)

@@ -516,7 +516,7 @@ def with_queue_layout(fn, interleaved):
                 return fn()
             finally:
                 Network.run = start
-                dev.queue_interleave = before   # the device outlives the test
+                dev.queue_interleave = before   # the test's next run: the default
         dev.queue_interleave = interleaved
         try:
             return fn()
